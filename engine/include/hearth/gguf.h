@@ -124,10 +124,16 @@ class GgufWriter {
 
   // Writes the file (to a temporary name, then renamed, so a failure leaves no half file).
   Expected<void> write(const std::filesystem::path& path) const;
-  // The whole file as bytes (tests and fuzz seeds).
+  // The whole file as bytes (tests and fuzz seeds); empty when serialize() would fail.
   std::vector<uint8_t> to_bytes() const;
+  // The whole file as bytes, or why it cannot be written (a value whose payload does not match its
+  // type, an array with mixed element types, an alignment that is not a power of two).
+  Expected<std::vector<uint8_t>> serialize() const;
 
  private:
+  // Header, metadata and tensor infos, padded to the alignment (everything before the tensor data).
+  Expected<std::vector<uint8_t>> serialize_header() const;
+
   struct Tensor {
     GgufTensorInfo info;
     std::vector<uint8_t> data;

@@ -38,6 +38,20 @@ enum class GgmlType : uint32_t {
   I64 = 27,
   F64 = 28,
   BF16 = 30,
+  // Known so that files using them open (names, sizes, `hearth-cli info`), but not dequantized here:
+  // their traits say supported == false and read_f32/dequantize give ErrorCode::unsupported.
+  IQ2_XXS = 16,
+  IQ2_XS = 17,
+  IQ3_XXS = 18,
+  IQ1_S = 19,
+  IQ4_NL = 20,
+  IQ3_S = 21,
+  IQ2_S = 22,
+  IQ4_XS = 23,
+  IQ1_M = 29,
+  TQ1_0 = 34,
+  TQ2_0 = 35,
+  MXFP4 = 39,
 };
 
 struct TypeTraits {
@@ -65,6 +79,12 @@ Expected<void> dequantize(GgmlType type, const void* src, float* dst, int64_t n)
 // Converts `n` F32 values into `type` (F32, F16, BF16, Q8_0, Q4_0, Q4_1, Q5_0, Q5_1, Q4_K, Q5_K, Q6_K).
 // dst must hold type_nbytes(type, n) bytes.
 Expected<void> quantize(GgmlType type, const float* src, void* dst, int64_t n);
+
+// True when quantize() can produce `type`.
+bool can_quantize(GgmlType type);
+
+// Bytes of one row of `row_length` elements (row_length must be a multiple of the block size).
+Expected<uint64_t> row_nbytes(GgmlType type, int64_t row_length);
 
 // IEEE half and bfloat16 conversions (round to nearest even).
 float fp16_to_fp32(uint16_t h);
