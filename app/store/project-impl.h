@@ -20,8 +20,9 @@ struct Project::Impl {
   int schemaVersion = 0;
   std::string actor;
   std::unordered_map<std::string, Id> metricNameIds;
-  std::optional<Statement> insertMetric;
-  std::optional<Statement> selectMetric;
+
+  // The id of a metric name; 0 when absent and !create. Inside a write transaction when create.
+  Expected<Id> metricNameId(const std::string& name, bool create);
 
   // Appends an event inside the caller's transaction.
   Expected<Id> log(const std::string& action, const std::string& entity, std::optional<Id> id,

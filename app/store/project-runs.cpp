@@ -4,7 +4,14 @@
  * (its configuration, data, base model, status changes, outcome); millions of metric points would
  * drown it, and the metrics themselves are tied to the run whose creation the chain already covers.
  */
+#include <sqlite3.h>
 #include <unistd.h>
+
+#include <algorithm>
+#include <bit>
+#include <cstddef>
+#include <string_view>
+#include <unordered_map>
 
 #include <nlohmann/json.hpp>
 
@@ -191,6 +198,52 @@ Expected<void> Project::deleteRun(Id id) {
 }
 
 // ---- metrics -----------------------------------------------------------------------------------
+//
+// Chunk format: `count` records of 32 bytes, little-endian, in step order, no step twice within a
+// chunk: step (i64), value (f64), wall_time (f64), tokens_seen (i64) -- exactly MetricPoint's layout.
+
+namespace {
+
+static_assert(sizeof(MetricPoint) == 32 && offsetof(MetricPoint, value) == 8 &&
+                  offsetof(MetricPoint, wallTime) == 16 && offsetof(MetricPoint, tokensSeen) == 24,
+              "MetricPoint must match the on-disk chunk record");
+static_assert(std::endian::native == std::endian::little, "chunk records are little-endian");
+
+constexpr size_t MAX_CHUNK_POINTS = 4096;  // a chunk never holds more
+constexpr size_t MERGE_BELOW = 1024;       // a new batch extends the last chunk while it stays this small
+
+// Sorts by step, keeping only the last-written point of a step.
+void sortUnique(std::vector<MetricPoint>& pts) {
+  std::stable_sort(pts.begin(), pts.end(), [](const MetricPoint& a, const MetricPoint& b) { return a.step < b.step; });
+  size_t out = 0;
+  for (size_t i = 0; i < pts.size(); ++i) {
+    if (out > 0 && pts[out - 1].step == pts[i].step) pts[out - 1] = pts[i];
+    else pts[out++] = pts[i];
+  }
+  pts.resize(out);
+}
+
+}  // namespace
+
+Expected<Id> Project::Impl::metricNameId(const std::string& name, bool create) {
+  auto it = metricNameIds.find(name);
+  if (it != metricNameIds.end()) return it->second;
+  HEARTH_TRY(Statement sel, db.prepare("SELECT id FROM metric_names WHERE name = ?"));
+  sel.bind(1, name);
+  HEARTH_TRY(bool row, sel.step());
+  Id id = 0;
+  if (row) {
+    id = sel.int64(0);
+  } else {
+    if (!create) return Id{0};
+    HEARTH_TRY(Statement add, db.prepare("INSERT INTO metric_names(name) VALUES(?)"));
+    add.bind(1, name);
+    HEARTH_TRY_VOID(add.exec());
+    id = db.lastInsertRowid();
+  }
+  metricNameIds.emplace(name, id);
+  return id;
+}
 
 Expected<void> Project::appendMetrics(Id runId, const std::vector<MetricRecord>& batch) {
   if (batch.empty()) return {};
@@ -198,55 +251,76 @@ Expected<void> Project::appendMetrics(Id runId, const std::vector<MetricRecord>&
   Database& db = im.db;
   auto fail = [&](Error e) -> Expected<void> {
     im.metricNameIds.clear();  // a rolled-back name insert must not stay cached
-    if (im.insertMetric) im.insertMetric->reset();
     return Unexpected{im.context(std::move(e), "appending " + std::to_string(batch.size()) +
                                                    " metric points to run " + std::to_string(runId))};
   };
+  // Group by metric name, keeping first-appearance order of names.
+  std::vector<std::pair<std::string, std::vector<MetricPoint>>> groups;
+  std::unordered_map<std::string_view, size_t> groupOf;
+  for (const MetricRecord& rec : batch) {
+    if (rec.name.empty()) return fail(Error{ErrorCode::invalid_argument, "a metric point has an empty name", {}});
+    auto [it, added] = groupOf.emplace(rec.name, groups.size());
+    if (added) groups.push_back({rec.name, {}});
+    groups[it->second].second.push_back(rec.point);
+  }
   auto tx = Transaction::begin(db);
   if (!tx) return fail(tx.error());
-  if (!im.insertMetric) {
-    auto st = db.prepare(
-        "INSERT INTO metrics(run_id, name_id, step, value, wall_time, tokens_seen) VALUES(?,?,?,?,?,?) "
-        "ON CONFLICT(run_id, name_id, step) DO UPDATE SET value=excluded.value, wall_time=excluded.wall_time, "
-        "tokens_seen=excluded.tokens_seen");
-    if (!st) return fail(st.error());
-    im.insertMetric.emplace(std::move(*st));
+  {
+    auto exists = db.prepare("SELECT 1 FROM runs WHERE id = ?");
+    if (!exists) return fail(exists.error());
+    exists->bind(1, runId);
+    auto row = exists->step();
+    if (!row) return fail(row.error());
+    if (!*row) return fail(im.notFound("run", runId));
   }
-  Statement& ins = *im.insertMetric;
-  const std::string* lastName = nullptr;
-  Id lastNameId = 0;
-  for (const MetricRecord& rec : batch) {
-    if (!lastName || rec.name != *lastName) {
-      auto it = im.metricNameIds.find(rec.name);
-      if (it == im.metricNameIds.end()) {
-        if (rec.name.empty())
-          return fail(Error{ErrorCode::invalid_argument, "a metric point has an empty name", {}});
-        auto sel = db.prepare("SELECT id FROM metric_names WHERE name = ?");
-        if (!sel) return fail(sel.error());
-        sel->bind(1, rec.name);
-        auto row = sel->step();
-        if (!row) return fail(row.error());
-        Id nameId;
-        if (*row) {
-          nameId = sel->int64(0);
-        } else {
-          auto add = db.prepare("INSERT INTO metric_names(name) VALUES(?)");
-          if (!add) return fail(add.error());
-          add->bind(1, rec.name);
-          auto done = add->exec();
-          if (!done) return fail(done.error());
-          nameId = db.lastInsertRowid();
-        }
-        it = im.metricNameIds.emplace(rec.name, nameId).first;
-      }
-      lastName = &it->first;
-      lastNameId = it->second;
+  for (auto& [name, pts] : groups) {
+    sortUnique(pts);
+    auto nameId = im.metricNameId(name, true);
+    if (!nameId) return fail(nameId.error());
+    size_t next = 0;
+    // Extend the series' last chunk when it is small and the new points all come after it.
+    auto last = db.prepare(
+        "SELECT id, last_step, count, data FROM metric_chunks WHERE run_id = ? AND name_id = ? "
+        "ORDER BY first_step DESC, id DESC LIMIT 1");
+    if (!last) return fail(last.error());
+    last->bind(1, runId).bind(2, *nameId);
+    auto row = last->step();
+    if (!row) return fail(row.error());
+    if (*row && static_cast<size_t>(last->int64(2)) < MERGE_BELOW && last->int64(1) < pts.front().step) {
+      const Id chunkId = last->int64(0);
+      const size_t have = static_cast<size_t>(last->int64(2));
+      const size_t take = std::min(pts.size(), MERGE_BELOW - have);
+      const void* old = sqlite3_column_blob(last->handle(), 3);
+      const size_t oldBytes = static_cast<size_t>(sqlite3_column_bytes(last->handle(), 3));
+      if (oldBytes != have * sizeof(MetricPoint))
+        return fail(Error{ErrorCode::format, "project '" + db.path() + "': metric chunk " + std::to_string(chunkId) +
+                                                 " is damaged (size does not match its count)", {}});
+      std::string data(static_cast<const char*>(old), oldBytes);
+      data.append(reinterpret_cast<const char*>(pts.data()), take * sizeof(MetricPoint));
+      auto up = db.prepare("UPDATE metric_chunks SET last_step = ?, count = ?, data = ? WHERE id = ?");
+      if (!up) return fail(up.error());
+      up->bind(1, pts[take - 1].step).bind(2, static_cast<std::int64_t>(have + take));
+      sqlite3_bind_blob64(up->handle(), 3, data.data(), data.size(), SQLITE_STATIC);
+      up->bind(4, chunkId);
+      auto done = up->exec();
+      if (!done) return fail(done.error());
+      next = take;
     }
-    ins.bind(1, runId).bind(2, lastNameId).bind(3, rec.point.step).bind(4, rec.point.value);
-    ins.bind(5, rec.point.wallTime).bind(6, rec.point.tokensSeen);
-    auto done = ins.exec();
-    ins.reset();
-    if (!done) return fail(done.error());
+    if (next < pts.size()) {
+      auto ins = db.prepare(
+          "INSERT INTO metric_chunks(run_id, name_id, first_step, last_step, count, data) VALUES(?,?,?,?,?,?)");
+      if (!ins) return fail(ins.error());
+      while (next < pts.size()) {
+        const size_t n = std::min(MAX_CHUNK_POINTS, pts.size() - next);
+        ins->bind(1, runId).bind(2, *nameId).bind(3, pts[next].step).bind(4, pts[next + n - 1].step);
+        ins->bind(5, static_cast<std::int64_t>(n));
+        sqlite3_bind_blob64(ins->handle(), 6, pts.data() + next, n * sizeof(MetricPoint), SQLITE_STATIC);
+        auto done = ins->exec();
+        ins->reset();
+        if (!done) return fail(done.error());
+        next += n;
+      }
+    }
   }
   auto committed = tx->commit();
   if (!committed) return fail(committed.error());
@@ -256,36 +330,62 @@ Expected<void> Project::appendMetrics(Id runId, const std::vector<MetricRecord>&
 Expected<std::vector<MetricPoint>> Project::readMetric(Id runId, const std::string& name, std::int64_t fromStep,
                                                        std::int64_t toStep) {
   Impl& im = *m_impl;
-  if (!im.selectMetric) {
-    HEARTH_TRY(Statement st, im.db.prepare(
-        "SELECT m.step, m.value, m.wall_time, m.tokens_seen FROM metrics m "
-        "WHERE m.run_id = ?1 AND m.name_id = (SELECT id FROM metric_names WHERE name = ?2) "
-        "AND m.step BETWEEN ?3 AND ?4 ORDER BY m.step"));
-    im.selectMetric.emplace(std::move(st));
-  }
-  Statement& st = *im.selectMetric;
-  st.reset();
-  st.bind(1, runId).bind(2, name).bind(3, fromStep).bind(4, toStep);
   std::vector<MetricPoint> out;
-  sqlite3_stmt* h = st.handle();
-  for (;;) {
-    auto row = st.step();
-    if (!row) {
-      st.reset();
-      return Unexpected{im.context(row.error(), "reading metric '" + name + "' of run " + std::to_string(runId))};
-    }
-    if (!*row) break;
-    out.push_back(MetricPoint{st.int64(0), st.real(1), st.real(2), st.int64(3)});
+  auto fail = [&](Error e) -> Expected<std::vector<MetricPoint>> {
+    return Unexpected{im.context(std::move(e), "reading metric '" + name + "' of run " + std::to_string(runId))};
+  };
+  auto nameId = im.metricNameId(name, false);
+  if (!nameId) return fail(nameId.error());
+  if (*nameId == 0 || fromStep > toStep) return out;
+  {
+    // Size the vector once: growing it by doubling would copy a million points several times.
+    auto n = im.db.prepare("SELECT coalesce(sum(count), 0) FROM metric_chunks "
+                           "WHERE run_id = ? AND name_id = ? AND first_step <= ? AND last_step >= ?");
+    if (!n) return fail(n.error());
+    n->bind(1, runId).bind(2, *nameId).bind(3, toStep).bind(4, fromStep);
+    auto row = n->step();
+    if (!row) return fail(row.error());
+    out.reserve(static_cast<size_t>(std::clamp<std::int64_t>(n->int64(0), 0, 1 << 26)));
   }
-  (void)h;
-  st.reset();
+  // One statement, so one snapshot: a writer committing meanwhile is seen entirely or not at all.
+  auto st = im.db.prepare(
+      "SELECT id, first_step, last_step, count, data FROM metric_chunks "
+      "WHERE run_id = ? AND name_id = ? AND first_step <= ? AND last_step >= ? ORDER BY first_step, id");
+  if (!st) return fail(st.error());
+  st->bind(1, runId).bind(2, *nameId).bind(3, toStep).bind(4, fromStep);
+  bool ordered = true;
+  std::int64_t prevLast = INT64_MIN;
+  bool first = true;
+  for (;;) {
+    auto row = st->step();
+    if (!row) return fail(row.error());
+    if (!*row) break;
+    const size_t count = static_cast<size_t>(st->int64(3));
+    const auto* data = static_cast<const MetricPoint*>(sqlite3_column_blob(st->handle(), 4));
+    const size_t bytes = static_cast<size_t>(sqlite3_column_bytes(st->handle(), 4));
+    if (bytes != count * sizeof(MetricPoint) || (count && !data))
+      return fail(Error{ErrorCode::format, "project '" + im.db.path() + "': metric chunk " +
+                                               std::to_string(st->int64(0)) + " is damaged (size does not match its count)", {}});
+    if (!first && st->int64(1) <= prevLast) ordered = false;  // overlapping chunks: a step re-logged
+    first = false;
+    prevLast = std::max(prevLast, st->int64(2));
+    // Points inside a chunk are in step order: trim to the range with two binary searches.
+    const MetricPoint* b = data;
+    const MetricPoint* e = data + count;
+    if (st->int64(1) < fromStep)
+      b = std::lower_bound(b, e, fromStep, [](const MetricPoint& p, std::int64_t s) { return p.step < s; });
+    if (st->int64(2) > toStep)
+      e = std::upper_bound(b, e, toStep, [](std::int64_t s, const MetricPoint& p) { return s < p.step; });
+    out.insert(out.end(), b, e);
+  }
+  if (!ordered) sortUnique(out);  // chunks came in write order within equal first steps
   return out;
 }
 
 Expected<std::vector<std::string>> Project::metricNames(Id runId) {
   HEARTH_TRY(Statement st, m_impl->db.prepare(
-      "SELECT n.name FROM metric_names n WHERE EXISTS (SELECT 1 FROM metrics m WHERE m.run_id = ? "
-      "AND m.name_id = n.id) ORDER BY n.name"));
+      "SELECT n.name FROM metric_names n WHERE EXISTS (SELECT 1 FROM metric_chunks c WHERE c.run_id = ? "
+      "AND c.name_id = n.id) ORDER BY n.name"));
   st.bind(1, runId);
   std::vector<std::string> out;
   for (;;) {
@@ -297,7 +397,7 @@ Expected<std::vector<std::string>> Project::metricNames(Id runId) {
 }
 
 Expected<std::int64_t> Project::metricCount(Id runId) {
-  HEARTH_TRY(Statement st, m_impl->db.prepare("SELECT count(*) FROM metrics WHERE run_id = ?"));
+  HEARTH_TRY(Statement st, m_impl->db.prepare("SELECT coalesce(sum(count), 0) FROM metric_chunks WHERE run_id = ?"));
   st.bind(1, runId);
   HEARTH_TRY(bool row, st.step());
   (void)row;

@@ -236,12 +236,13 @@ Expected<ProjectInfo> Project::info() {
     std::int64_t* out;
   } counts[] = {{"models", &info.models},         {"model_versions", &info.modelVersions},
                 {"datasets", &info.datasets},     {"experiments", &info.experiments},
-                {"runs", &info.runs},             {"metrics", &info.metricPoints},
+                {"runs", &info.runs},
                 {"conversations", &info.conversations}, {"messages", &info.messages},
                 {"prompts", &info.prompts},       {"events", &info.events}};
   for (auto& c : counts) {
     HEARTH_TRY(*c.out, db.queryInt(std::string("SELECT count(*) FROM ") + c.table));
   }
+  HEARTH_TRY(info.metricPoints, db.queryInt("SELECT coalesce(sum(count), 0) FROM metric_chunks"));
   return info;
 }
 
