@@ -6,3 +6,8 @@ hearth_gtest(engine-reference-chat-template
   LIBS hearth_engine
   LABELS reference
   TIMEOUT 120)
+hearth_gtest(engine-integration-chat-template-cli
+  SOURCES ${CMAKE_CURRENT_LIST_DIR}/integration-chat-template-cli.cpp
+  LIBS hearth_engine
+  LABELS integration
+  TIMEOUT 120)
