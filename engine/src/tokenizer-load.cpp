@@ -456,12 +456,13 @@ Expected<void> Tokenizer::save_hf_folder(const std::filesystem::path& dir) const
     HEARTH_TRY_VOID(write("tokenizer.model", im.spm->serialized_for_file()));
   } else {
     cfg["tokenizer_class"] = "PreTrainedTokenizerFast";
-    nlohmann::ordered_json vocab = nlohmann::ordered_json::object();
-    nlohmann::ordered_json added = nlohmann::ordered_json::array();
+    // A std::map-backed object: ordered_json looks keys up linearly, far too slow for 100k tokens.
+    json vocab = json::object();
+    json added = json::array();
     for (size_t i = 0; i < im.texts.size(); ++i) {
       TokenType t = im.types[i];
       if (t == TokenType::unused) continue;
-      if (!vocab.contains(im.texts[i])) vocab[im.texts[i]] = i;
+      vocab.emplace(im.texts[i], i);  // the first id of a repeated text wins
       if (t == TokenType::control || t == TokenType::user_defined || t == TokenType::unknown) {
         bool special = t != TokenType::user_defined;
         added.push_back({{"id", i},           {"content", im.texts[i]}, {"single_word", false},
@@ -469,15 +470,15 @@ Expected<void> Tokenizer::save_hf_folder(const std::filesystem::path& dir) const
                          {"special", special}});
       }
     }
-    nlohmann::ordered_json merges = nlohmann::ordered_json::array();
+    json merges = json::array();
     for (auto [a, b] : im.bpe->merges()) merges.push_back(im.texts[a] + " " + im.texts[b]);
-    nlohmann::ordered_json tj;
+    json tj;
     tj["version"] = "1.0";
     tj["truncation"] = nullptr;
     tj["padding"] = nullptr;
     tj["added_tokens"] = added;
     tj["normalizer"] = nullptr;
-    tj["pre_tokenizer"] = nlohmann::ordered_json::parse(im.bpe->pre_tokenizer().to_json().dump());
+    tj["pre_tokenizer"] = im.bpe->pre_tokenizer().to_json();
     tj["post_processor"] = {{"type", "ByteLevel"}, {"add_prefix_space", true}, {"trim_offsets", false}, {"use_regex", true}};
     tj["decoder"] = {{"type", "ByteLevel"}, {"add_prefix_space", true}, {"trim_offsets", true}, {"use_regex", true}};
     tj["model"] = {{"type", "BPE"},

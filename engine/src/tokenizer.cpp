@@ -305,7 +305,8 @@ Expected<std::string> StreamingDetokenizer::push(TokenId id) {
   std::string out;
   for (;;) {
     bool incomplete = false;
-    size_t n = detail::utf8_complete_prefix(m_pending, incomplete);
+    size_t bad = 0;
+    size_t n = detail::utf8_complete_prefix(m_pending, incomplete, bad);
     out.append(m_pending, 0, n);
     if (n == m_pending.size()) {
       m_pending.clear();
@@ -315,8 +316,8 @@ Expected<std::string> StreamingDetokenizer::push(TokenId id) {
       m_pending.erase(0, n);
       break;
     }
-    out.append("\xEF\xBF\xBD");  // a byte that can never be part of a character
-    m_pending.erase(0, n + 1);
+    out.append("\xEF\xBF\xBD");  // bytes that can never be part of a character
+    m_pending.erase(0, n + std::max<size_t>(bad, 1));
   }
   return out;
 }

@@ -91,13 +91,17 @@ void utf8_append(std::string& out, uint32_t cp) {
   }
 }
 
-size_t utf8_complete_prefix(std::string_view s, bool& tail_incomplete) {
+size_t utf8_complete_prefix(std::string_view s, bool& tail_incomplete, size_t& bad_len) {
   tail_incomplete = false;
+  bad_len = 0;
   size_t pos = 0;
   while (pos < s.size()) {
     auto p = reinterpret_cast<const uint8_t*>(s.data()) + pos;
     size_t need = utf8_sequence_length(p[0]);
-    if (need == 0) return pos;
+    if (need == 0) {
+      bad_len = 1;
+      return pos;
+    }
     size_t avail = s.size() - pos;
     size_t ok = valid_prefix(p, avail, need);
     if (ok == need) {
@@ -106,6 +110,7 @@ size_t utf8_complete_prefix(std::string_view s, bool& tail_incomplete) {
     }
     // A valid but cut-off start of a character: more bytes may complete it.
     tail_incomplete = (ok == avail && avail < need);
+    if (!tail_incomplete) bad_len = ok;
     return pos;
   }
   return pos;

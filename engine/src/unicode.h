@@ -28,7 +28,8 @@ void utf8_append(std::string& out, uint32_t cp);
 
 // Length of the longest prefix of `s` that is complete, valid UTF-8, together with how the rest looks:
 // `tail_incomplete` is true when the remaining bytes are the valid start of a character that more bytes
-// could complete (at most 3 bytes).
-size_t utf8_complete_prefix(std::string_view s, bool& tail_incomplete);
+// could complete (at most 3 bytes). Otherwise `bad_len` is the length of the invalid sequence that
+// follows the prefix (its maximal valid-looking start, at least 1 byte), to be replaced by one U+FFFD.
+size_t utf8_complete_prefix(std::string_view s, bool& tail_incomplete, size_t& bad_len);
 
 }  // namespace hearth::detail
