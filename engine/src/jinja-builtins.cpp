@@ -80,7 +80,10 @@ std::string map_cps(std::string_view s, uint32_t (*fn)(uint32_t)) {
     for (char ch : s) out += static_cast<char>(fn(static_cast<unsigned char>(ch)));
     return out;
   }
-  for (uint32_t c : utf8_decode(s)) utf8_append(out, fn(c));
+  for (uint32_t c : utf8_decode(s)) {
+    if (c == 0xdf && fn == cp_upper) out += "SS";  // Python: 'ß'.upper() == 'SS'
+    else utf8_append(out, fn(c));
+  }
   return out;
 }
 std::string str_upper(std::string_view s) { return map_cps(s, cp_upper); }

@@ -151,4 +151,59 @@ TEST(ChatTemplateReference, EveryTemplateRendersLikeJinja2) {
   EXPECT_TRUE(failed.empty()) << failed.size() << " template(s) render differently from jinja2 (see above)";
 }
 
+// Corner cases of the language (tests/reference/jinja-cases.json): each small template is rendered by
+// jinja2 at test time and by Hearth. Outputs must be identical; where jinja2 raises, Hearth must fail
+// too, with the same message except for syntax errors (Hearth's name the line in its own words).
+TEST(ChatTemplateReference, LanguageCornerCasesMatchJinja2) {
+  fs::path out = hearth::test::scratch("jinja-cases") / "expected.json";
+  fs::path cases_path = hearth::test::source_dir("tests/reference/jinja-cases.json");
+  auto res = hearth::test::run(shell_quote(HEARTH_PYTHON) + " " +
+                               shell_quote(hearth::test::source_dir("tests/reference/render_templates.py").string()) +
+                               " --cases " + shell_quote(cases_path.string()) + " --out " + shell_quote(out.string()) +
+                               " --now 2024-07-26");
+  ASSERT_EQ(res.exit_code, 0) << "the reference renderer failed: " << res.err;
+  auto expected = ordered_json::parse(hearth::test::read_text(out));
+  auto cases = ordered_json::parse(hearth::test::read_text(cases_path))["cases"];
+  auto date = hearth::parse_template_date(expected["now"].get<std::string>());
+  ASSERT_TRUE(date);
+  size_t same = 0;
+  for (const auto& c : cases) {
+    const std::string name = c["name"].get<std::string>();
+    const auto& want = expected["cases"][name];
+    SCOPED_TRACE(name + ": " + c["template"].get<std::string>());
+    hearth::ChatTemplateOptions opt;
+    opt.now = *date;
+    ordered_json messages = ordered_json::array();
+    for (auto it = c["context"].begin(); it != c["context"].end(); ++it) {
+      if (it.key() == "messages") messages = it.value();
+      else opt.extra[it.key()] = it.value();
+    }
+    auto tmpl = hearth::ChatTemplate::parse(c["template"].get<std::string>());
+    hearth::Expected<std::string> got =
+        tmpl ? tmpl->render(messages, opt) : hearth::Expected<std::string>(hearth::Unexpected{tmpl.error()});
+    if (want.contains("output")) {
+      if (!got) {
+        ADD_FAILURE() << "failed: " << got.error().to_string() << "\n  expected: " << want["output"].dump();
+        continue;
+      }
+      EXPECT_EQ(*got, want["output"].get<std::string>());
+      same += *got == want["output"].get<std::string>();
+      continue;
+    }
+    const std::string type = want["error_type"].get<std::string>();
+    if (got) {
+      ADD_FAILURE() << "rendered " << ordered_json(*got).dump() << " where jinja2 raised " << type << ": "
+                    << want["error"].get<std::string>();
+      continue;
+    }
+    EXPECT_EQ(got.error().code, hearth::ErrorCode::template_error);
+    bool syntax = type == "TemplateSyntaxError" || type == "TemplateAssertionError";
+    if (!syntax) {
+      EXPECT_EQ(got.error().message, want["error"].get<std::string>());
+    }
+    if (syntax || got.error().message == want["error"].get<std::string>()) ++same;
+  }
+  std::printf("language cases: %zu/%zu identical to jinja2\n", same, cases.size());
+}
+
 }  // namespace

@@ -3,11 +3,15 @@
 configures it (transformers/utils/chat_template_utils.py, `_compile_jinja_template`).
 
 Usage: render_templates.py --templates DIR --conversations FILE.json --out FILE.json
-                           [--bos-token S] [--eos-token S] [--now YYYY-MM-DD]
+                           [--bos-token S] [--eos-token S] [--now YYYY-MM-DD] [--only STEM]
+       render_templates.py --cases CASES.json --out FILE.json [--now YYYY-MM-DD]
 
 Renders every DIR/*.jinja on every conversation of FILE.json, with and without add_generation_prompt,
 and writes {"now":…, "bos_token":…, "eos_token":…, "templates": {name: {conversation: {"0"|"1":
 {"output": text} | {"error": message, "error_type": class}}}}}.
+With --cases, renders each {"name", "template", "context"} of CASES.json (the context on top of the
+defaults transformers passes: messages=[], tools=None, documents=None, add_generation_prompt=False,
+bos_token="", eos_token="") and writes {"now":…, "cases": {name: result}}.
 
 Non-obvious choice: `strftime_now` is given a fixed datetime (midnight of --now) so that Hearth's
 `now` option can reproduce dates exactly; everything else is transformers' own set-up, including
@@ -72,10 +76,24 @@ def render_one(env, template, messages, add_generation_prompt, bos, eos):
         return {"error": str(e), "error_type": type(e).__name__}
 
 
+def render_cases(env, cases):
+    out = {}
+    for case in cases:
+        context = {"messages": [], "tools": None, "documents": None, "add_generation_prompt": False,
+                   "bos_token": "", "eos_token": ""}
+        context.update(case.get("context", {}))
+        try:
+            out[case["name"]] = {"output": env.from_string(case["template"]).render(**context)}
+        except Exception as e:
+            out[case["name"]] = {"error": str(e), "error_type": type(e).__name__}
+    return out
+
+
 def main():
     ap = argparse.ArgumentParser()
-    ap.add_argument("--templates", required=True)
-    ap.add_argument("--conversations", required=True)
+    ap.add_argument("--templates")
+    ap.add_argument("--conversations")
+    ap.add_argument("--cases", help="render the small templates of this JSON file instead")
     ap.add_argument("--out", required=True)
     ap.add_argument("--bos-token", default="<s>")
     ap.add_argument("--eos-token", default="</s>")
@@ -85,6 +103,13 @@ def main():
 
     now = datetime.datetime.strptime(args.now, "%Y-%m-%d")
     env = make_env(now)
+    if args.cases:
+        cases = json.loads(pathlib.Path(args.cases).read_text(encoding="utf-8"))["cases"]
+        result = {"now": args.now, "cases": render_cases(env, cases)}
+        pathlib.Path(args.out).write_text(json.dumps(result, ensure_ascii=False, indent=1), encoding="utf-8")
+        return 0
+    if not args.templates or not args.conversations:
+        ap.error("--templates and --conversations are required (or --cases)")
     conversations = json.loads(pathlib.Path(args.conversations).read_text(encoding="utf-8"))
     paths = sorted(pathlib.Path(args.templates).glob("*.jinja"))
     if not paths:
