@@ -278,10 +278,11 @@ Expected<void> Project::appendMetrics(Id runId, const std::vector<MetricRecord>&
     auto nameId = im.metricNameId(name, true);
     if (!nameId) return fail(nameId.error());
     size_t next = 0;
-    // Extend the series' last chunk when it is small and the new points all come after it.
+    // Extend the series' newest chunk when it is small and the new points all come after it. Only
+    // the newest: readers resolve a step logged twice by chunk id, so merged points must stay newest.
     auto last = db.prepare(
         "SELECT id, last_step, count, data FROM metric_chunks WHERE run_id = ? AND name_id = ? "
-        "ORDER BY first_step DESC, id DESC LIMIT 1");
+        "ORDER BY id DESC LIMIT 1");
     if (!last) return fail(last.error());
     last->bind(1, runId).bind(2, *nameId);
     auto row = last->step();
@@ -354,6 +355,7 @@ Expected<std::vector<MetricPoint>> Project::readMetric(Id runId, const std::stri
   if (!st) return fail(st.error());
   st->bind(1, runId).bind(2, *nameId).bind(3, toStep).bind(4, fromStep);
   bool ordered = true;
+  std::vector<std::pair<Id, size_t>> segments;  // (chunk id, offset of its first point in `out`)
   std::int64_t prevLast = INT64_MIN;
   bool first = true;
   for (;;) {
@@ -368,6 +370,7 @@ Expected<std::vector<MetricPoint>> Project::readMetric(Id runId, const std::stri
                                                std::to_string(st->int64(0)) + " is damaged (size does not match its count)", {}});
     if (!first && st->int64(1) <= prevLast) ordered = false;  // overlapping chunks: a step re-logged
     first = false;
+    segments.push_back({st->int64(0), out.size()});
     prevLast = std::max(prevLast, st->int64(2));
     // Points inside a chunk are in step order: trim to the range with two binary searches.
     const MetricPoint* b = data;
@@ -378,7 +381,21 @@ Expected<std::vector<MetricPoint>> Project::readMetric(Id runId, const std::stri
       e = std::upper_bound(b, e, toStep, [](std::int64_t s, const MetricPoint& p) { return s < p.step; });
     out.insert(out.end(), b, e);
   }
-  if (!ordered) sortUnique(out);  // chunks came in write order within equal first steps
+  if (!ordered) {
+    // A step was logged more than once: keep the point from the newest chunk (highest id).
+    std::vector<std::pair<Id, MetricPoint>> tagged;
+    tagged.reserve(out.size());
+    for (size_t k = 0; k < segments.size(); ++k) {
+      size_t end = k + 1 < segments.size() ? segments[k + 1].second : out.size();
+      for (size_t i = segments[k].second; i < end; ++i) tagged.push_back({segments[k].first, out[i]});
+    }
+    std::sort(tagged.begin(), tagged.end(), [](const auto& a, const auto& b) {
+      return a.second.step != b.second.step ? a.second.step < b.second.step : a.first < b.first;
+    });
+    out.clear();
+    for (size_t i = 0; i < tagged.size(); ++i)
+      if (i + 1 == tagged.size() || tagged[i + 1].second.step != tagged[i].second.step) out.push_back(tagged[i].second);
+  }
   return out;
 }
 

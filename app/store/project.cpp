@@ -123,11 +123,17 @@ Expected<Probe> probe(const std::string& path) {
   HEARTH_TRY(Database ro, Database::open(path, Database::OpenMode::readOnly));
   Probe p;
   auto appId = ro.queryInt("PRAGMA application_id");
-  if (!appId)
-    return make_error(ErrorCode::format, "'" + path + "' is not a Hearth project: " + appId.error().message);
+  auto userVersion = ro.queryInt("PRAGMA user_version");
+  auto objects = ro.queryInt("SELECT count(*) FROM sqlite_master");
+  for (auto* r : {&appId, &userVersion, &objects}) {
+    if (*r) continue;
+    if (r->error().code == ErrorCode::io) return Unexpected{r->error()};  // locked, unreadable
+    return make_error(ErrorCode::format, "'" + path + "' is not a Hearth project (or is damaged): " +
+                                             r->error().message, "the file was left unchanged");
+  }
   p.applicationId = *appId;
-  HEARTH_TRY(p.userVersion, ro.queryInt("PRAGMA user_version"));
-  HEARTH_TRY(p.objects, ro.queryInt("SELECT count(*) FROM sqlite_master"));
+  p.userVersion = *userVersion;
+  p.objects = *objects;
   return p;
 }
 
