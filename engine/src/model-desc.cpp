@@ -231,6 +231,9 @@ Expected<ModelDesc> describe_gguf(const GgufFile& f) {
     return make_error(ErrorCode::format, where + ": missing key 'general.architecture'",
                       f.find("tokenizer.ggml.tokens") ? "this looks like a vocabulary-only file" : "");
   HEARTH_TRY(Architecture arch, architecture_from_name(*arch_name));
+  if (f.tensors().empty())
+    return make_error(ErrorCode::format, where + ": the file holds no tensors (a vocabulary-only GGUF?)",
+                      "it can be used for tokenizing, not as a model");
   const std::string a = *arch_name + ".";
   d.name = f.get_string("general.name").value_or(f.path().stem().string());
 
@@ -469,6 +472,10 @@ Expected<Model> open_model(const fs::path& path) {
     HEARTH_TRY(ModelDesc d, describe_hf(hf, *impl->safetensors));
     return Model(std::move(impl), std::move(d));
   }
+  const std::string fname = path.filename().string();
+  if (path.extension() == ".safetensors" || fname == "config.json" || fname == "model.safetensors.index.json")
+    return make_error(ErrorCode::invalid_argument, path.string() + ": part of a Hugging Face model folder",
+                      "open the folder that holds it: " + fs::absolute(path).parent_path().string());
   HEARTH_TRY(GgufFile g, GgufFile::open(path));
   impl->gguf.emplace(std::move(g));
   HEARTH_TRY(ModelDesc d, describe_gguf(*impl->gguf));

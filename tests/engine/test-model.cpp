@@ -522,3 +522,17 @@ TEST(ModelErrors, MissingTensorAndMissingFiles) {
   ASSERT_FALSE(m);
   EXPECT_NE(m.error().message.find("config.json"), std::string::npos) << m.error().message;
 }
+
+TEST(ModelErrors, VocabOnlyFileAndLoneSafetensorsFileExplainThemselves) {
+  auto m = open_model(hearth::test::testdata("vocab/ggml-vocab-llama-spm.gguf"));
+  ASSERT_FALSE(m);
+  EXPECT_NE(m.error().message.find("no tensors"), std::string::npos) << m.error().message;
+
+  ModelParams p = tiny_params(Architecture::llama);
+  auto w = make_random_weights(p, 1);
+  auto dir = hearth::test::scratch("lone-st");
+  ASSERT_TRUE(write_hf_folder(*w, dir));
+  m = open_model(dir / "model.safetensors");
+  ASSERT_FALSE(m);
+  EXPECT_NE(m.error().hint.find(dir.string()), std::string::npos) << m.error().to_string();
+}
