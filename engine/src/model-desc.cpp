@@ -79,7 +79,7 @@ std::vector<float> rope_freq_factors(const ModelParams& p) {
   std::vector<float> out;
   for (int64_t i = 0; i < p.head_dim; i += 2) {
     const double freq = 1.0 / std::pow(double(p.rope_theta), double(i) / double(p.head_dim));
-    const double wavelen = 2.0 * M_PI / freq;
+    const double wavelen = 2.0 * 3.14159265358979323846 / freq;
     double divisor;
     if (wavelen < high_wavelen) {
       divisor = 1.0;
