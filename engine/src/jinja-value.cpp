@@ -337,12 +337,18 @@ Value Value::from_json(const nlohmann::ordered_json& j) {
 }
 
 std::string encode_key(const Value& key) {
+  auto tagged = [](char tag, const std::string& body) {
+    std::string out(1, static_cast<char>(0xff));
+    out += tag;
+    out += body;
+    return out;
+  };
   switch (key.kind) {
     case Kind::String: return *key.s;
-    case Kind::Int: return "\xffi" + std::to_string(key.i);
-    case Kind::Bool: return key.b ? "\xffb1" : "\xffb0";
-    case Kind::Float: return "\xfff" + python_float_repr(key.f);
-    case Kind::None: return "\xffn";
+    case Kind::Int: return tagged('i', std::to_string(key.i));
+    case Kind::Bool: return tagged('b', key.b ? "1" : "0");
+    case Kind::Float: return tagged('f', python_float_repr(key.f));
+    case Kind::None: return tagged('n', "");
     case Kind::Undefined: throw RenderError(key.undefined_message());
     default: throw RenderError(std::string("unhashable type: '") + key.type_name() + "'");
   }
