@@ -27,6 +27,14 @@ bool is_llama3_family(const std::string& pre) {
   return false;
 }
 
+// "'path'" built by appending: gcc 12 warns falsely (-Wrestrict) about "'" + std::string.
+std::string quoted(const std::filesystem::path& p) {
+  std::string s(1, '\'');
+  s.append(p.string());
+  s.push_back('\'');
+  return s;
+}
+
 std::optional<TokenId> find_text(const std::vector<std::string>& tokens, const std::string& text) {
   for (size_t i = 0; i < tokens.size(); ++i)
     if (tokens[i] == text) return TokenId(i);
@@ -37,7 +45,33 @@ std::optional<TokenId> find_text(const std::vector<std::string>& tokens, const s
 
 // ---- GGUF -------------------------------------------------------------------------------------------
 
+namespace {
+Expected<Tokenizer> tokenizer_from_gguf(const GgufFile& f);
+Expected<Tokenizer> tokenizer_from_hf_folder(const std::filesystem::path& dir);
+}  // namespace
+
+// Nothing may throw across the public API: JSON type errors and allocation failures become Errors.
 Expected<Tokenizer> Tokenizer::from_gguf(const GgufFile& f) {
+  try {
+    return tokenizer_from_gguf(f);
+  } catch (const std::exception& e) {
+    return make_error(ErrorCode::format, f.path().string() + ": " + e.what());
+  }
+}
+
+Expected<Tokenizer> Tokenizer::from_hf_folder(const std::filesystem::path& dir) {
+  try {
+    return tokenizer_from_hf_folder(dir);
+  } catch (const std::exception& e) {
+    return make_error(ErrorCode::format, quoted(dir) + ": " + e.what());
+  }
+}
+
+namespace {
+
+using Kind = Tokenizer::Kind;
+
+Expected<Tokenizer> tokenizer_from_gguf(const GgufFile& f) {
   VocabSpec spec;
   spec.source = f.path().string();
   const std::string& where = spec.source;
@@ -163,14 +197,12 @@ Expected<Tokenizer> Tokenizer::from_gguf(const GgufFile& f) {
 
 // ---- Hugging Face folder ------------------------------------------------------------------------------
 
-namespace {
-
 Expected<std::string> read_file(const std::filesystem::path& p) {
   std::ifstream in(p, std::ios::binary);
-  if (!in) return make_error(ErrorCode::io, "cannot open '" + p.string() + "'");
+  if (!in) return make_error(ErrorCode::io, "cannot open " + quoted(p));
   std::ostringstream ss;
   ss << in.rdbuf();
-  if (in.bad()) return make_error(ErrorCode::io, "cannot read '" + p.string() + "'");
+  if (in.bad()) return make_error(ErrorCode::io, "cannot read " + quoted(p));
   return ss.str();
 }
 
@@ -265,7 +297,7 @@ Expected<VocabSpec> read_bpe_tokenizer_json(const json& tj, const std::string& w
   VocabSpec spec;
   spec.kind = Tokenizer::Kind::byte_level_bpe;
   spec.source = where;
-  const json& m = tj["model"];
+  const json& m = tj.at("model");
   auto vocab = m.find("vocab");
   if (vocab == m.end() || !vocab->is_object())
     return make_error(ErrorCode::format, where + ": model.vocab: expected an object of token -> id");
@@ -331,36 +363,48 @@ Expected<VocabSpec> read_bpe_tokenizer_json(const json& tj, const std::string& w
                                                     "' is not supported for byte-level BPE");
   }
   HEARTH_TRY_VOID(read_tokenizer_json_added(spec, tj, where));
-  // BOS/EOS from a TemplateProcessing post-processor: special tokens before/after the sequence.
-  auto pp = tj.find("post_processor");
-  if (pp != tj.end() && pp->is_object() && pp->value("type", "") == "TemplateProcessing" && (*pp)["single"].is_array()) {
+  // BOS/EOS from a TemplateProcessing post-processor (possibly inside a Sequence, as Llama 3 has it):
+  // special tokens before the sequence are BOS, after it EOS.
+  std::function<void(const json&)> post = [&](const json& pp) {
+    if (!pp.is_object()) return;
+    std::string type = pp.value("type", "");
+    if (type == "Sequence") {
+      auto procs = pp.find("processors");
+      if (procs != pp.end() && procs->is_array())
+        for (auto& p : *procs) post(p);
+      return;
+    }
+    auto single = pp.find("single");
+    if (type != "TemplateProcessing" || single == pp.end() || !single->is_array()) return;
     bool seen_seq = false;
-    for (auto& item : (*pp)["single"]) {
+    for (auto& item : *single) {
+      if (!item.is_object()) continue;
       if (item.contains("Sequence")) {
         seen_seq = true;
-      } else if (item.contains("SpecialToken") && item["SpecialToken"].is_object()) {
-        std::string id = item["SpecialToken"].value("id", "");
-        auto tid = find_text(spec.tokens, id);
-        if (!tid) continue;
-        if (!seen_seq) {
-          spec.add_bos = true;
-          spec.bos = tid;
-        } else {
-          spec.add_eos = true;
-          spec.eos = tid;
-        }
+        continue;
+      }
+      auto st = item.find("SpecialToken");
+      if (st == item.end() || !st->is_object()) continue;
+      auto tid = find_text(spec.tokens, st->value("id", ""));
+      if (!tid) continue;
+      if (!seen_seq) {
+        spec.add_bos = true;
+        spec.bos = tid;
+      } else {
+        spec.add_eos = true;
+        spec.eos = tid;
       }
     }
-  }
+  };
+  if (auto pp = tj.find("post_processor"); pp != tj.end()) post(*pp);
   return spec;
 }
 
-}  // namespace
 
-Expected<Tokenizer> Tokenizer::from_hf_folder(const std::filesystem::path& dir) {
+Expected<Tokenizer> tokenizer_from_hf_folder(const std::filesystem::path& dir) {
   std::error_code ec;
   if (!std::filesystem::is_directory(dir, ec))
-    return make_error(ErrorCode::not_found, "'" + dir.string() + "' is not a folder");
+    return make_error(ErrorCode::not_found, quoted(dir) + " is not a folder");
   auto tj_path = dir / "tokenizer.json";
   auto tm_path = dir / "tokenizer.model";
   auto cfg_path = dir / "tokenizer_config.json";
@@ -389,7 +433,7 @@ Expected<Tokenizer> Tokenizer::from_hf_folder(const std::filesystem::path& dir) 
                       tj_path.string() + ": a " + type + " tokenizer without a ByteLevel pre-tokenizer is not supported",
                       type == "BPE" ? "for a SentencePiece-style model, add its tokenizer.model" : "");
   } else {
-    return make_error(ErrorCode::not_found, "'" + dir.string() + "' has neither tokenizer.json nor tokenizer.model");
+    return make_error(ErrorCode::not_found, quoted(dir) + " has neither tokenizer.json nor tokenizer.model");
   }
 
   if (std::filesystem::exists(cfg_path, ec)) {
@@ -430,18 +474,20 @@ Expected<Tokenizer> Tokenizer::from_hf_folder(const std::filesystem::path& dir) 
   return detail::build_tokenizer(std::move(spec));
 }
 
+}  // namespace
+
 Expected<void> Tokenizer::save_hf_folder(const std::filesystem::path& dir) const {
   const Impl& im = *m_impl;
   std::error_code ec;
   std::filesystem::create_directories(dir, ec);
-  if (ec) return make_error(ErrorCode::io, "cannot create '" + dir.string() + "': " + ec.message());
+  if (ec) return make_error(ErrorCode::io, "cannot create " + quoted(dir) + ": " + ec.message());
   auto write = [&](const std::string& name, const std::string& data) -> Expected<void> {
     auto p = dir / name;
     std::ofstream out(p, std::ios::binary | std::ios::trunc);
-    if (!out) return make_error(ErrorCode::io, "cannot write '" + p.string() + "'");
+    if (!out) return make_error(ErrorCode::io, "cannot write " + quoted(p));
     out.write(data.data(), std::streamsize(data.size()));
     out.close();
-    if (!out) return make_error(ErrorCode::io, "cannot write '" + p.string() + "'");
+    if (!out) return make_error(ErrorCode::io, "cannot write " + quoted(p));
     return {};
   };
   auto text_or_null = [&](const std::optional<TokenId>& id) -> json {
@@ -500,7 +546,7 @@ Expected<Tokenizer> load_tokenizer(const std::filesystem::path& path) {
   std::error_code ec;
   if (std::filesystem::is_directory(path, ec)) return Tokenizer::from_hf_folder(path);
   if (!std::filesystem::exists(path, ec))
-    return make_error(ErrorCode::not_found, "'" + path.string() + "' does not exist");
+    return make_error(ErrorCode::not_found, quoted(path) + " does not exist");
   HEARTH_TRY(GgufFile f, GgufFile::open(path));
   return Tokenizer::from_gguf(f);
 }

@@ -7,6 +7,7 @@
  * it in training.
  */
 #include <algorithm>
+#include <cctype>
 #include <stdexcept>
 
 #include "hearth/tokenizer.h"
@@ -39,7 +40,8 @@ namespace {
 std::string decoded_piece(Tokenizer::Kind kind, const std::string& text, TokenType type) {
   if (type == TokenType::control || type == TokenType::unknown || type == TokenType::unused) return text;
   if (kind == Tokenizer::Kind::sentencepiece) {
-    if (type == TokenType::byte && text.size() == 6) {
+    if (type == TokenType::byte && text.size() == 6 && text.compare(0, 3, "<0x") == 0 && text[5] == '>' &&
+        std::isxdigit(uint8_t(text[3])) && std::isxdigit(uint8_t(text[4]))) {
       return std::string(1, char(std::stoi(text.substr(3, 2), nullptr, 16)));
     }
     std::string out;

@@ -185,7 +185,9 @@ RawVocab raw_vocab(const std::string& family) {
 }
 
 // A tokenizer.json written here (independently of Tokenizer::save_hf_folder) from a GGUF BPE vocabulary.
-void write_tokenizer_json(const fs::path& dir, const std::string& family, const nlohmann::json& pre) {
+void write_tokenizer_json(const fs::path& dir, const std::string& family, const nlohmann::json& pre,
+                          const nlohmann::json& extra = nlohmann::json::object(),
+                          const std::string& config = R"({"add_bos_token": false, "eos_token": "<|endoftext|>"})") {
   RawVocab r = raw_vocab(family);
   nlohmann::json vocab = nlohmann::json::object();
   nlohmann::json added = nlohmann::json::array();
@@ -201,9 +203,10 @@ void write_tokenizer_json(const fs::path& dir, const std::string& family, const 
                        {"pre_tokenizer", pre},
                        {"decoder", {{"type", "ByteLevel"}}},
                        {"model", {{"type", "BPE"}, {"vocab", vocab}, {"merges", r.merges}}}};
+  tj.update(extra);
   fs::create_directories(dir);
   test::write_text(dir / "tokenizer.json", tj.dump());
-  test::write_text(dir / "tokenizer_config.json", R"({"add_bos_token": false, "eos_token": "<|endoftext|>"})");
+  test::write_text(dir / "tokenizer_config.json", config);
 }
 
 }  // namespace
@@ -240,6 +243,26 @@ TEST(TokenizerHf, HandWrittenGpt2TokenizerJson) {
   EXPECT_EQ(tok.token_type(50256), TokenType::control);
   auto cases = read_cases("gpt-2");
   EXPECT_EQ(check_cases(tok, cases, "gpt-2 (hand-written tokenizer.json)"), cases.size());
+}
+
+TEST(TokenizerHf, BosFromTemplateProcessingInsideSequence) {
+  // Llama 3 declares its BOS only in the post-processor: Sequence[ByteLevel, TemplateProcessing].
+  auto dir = test::scratch("hf-template-bos");
+  auto post = nlohmann::json::parse(R"({"type": "Sequence", "processors": [
+      {"type": "ByteLevel", "add_prefix_space": true, "trim_offsets": false, "use_regex": true},
+      {"type": "TemplateProcessing",
+       "single": [{"SpecialToken": {"id": "<|endoftext|>", "type_id": 0}}, {"Sequence": {"id": "A", "type_id": 0}}]}]})");
+  write_tokenizer_json(dir, "gpt-2", {{"type", "ByteLevel"}, {"add_prefix_space", false}, {"use_regex", true}},
+                       {{"post_processor", post}}, "{}");
+  Tokenizer tok = load_folder(dir);
+  EXPECT_TRUE(tok.add_bos());
+  EXPECT_EQ(tok.bos_id(), 50256);
+  EXPECT_EQ(tok.encode("Hello", true, true)->front(), 50256);
+  // A mistyped field is an error naming the file, not an exception.
+  write_tokenizer_json(dir, "gpt-2", {{"type", "ByteLevel"}}, {{"post_processor", {{"type", 7}}}}, "{}");
+  auto bad = Tokenizer::from_hf_folder(dir);
+  ASSERT_FALSE(bad);
+  EXPECT_EQ(bad.error().code, ErrorCode::format);
 }
 
 TEST(TokenizerHf, HandWrittenFalconPipeline) {
@@ -549,6 +572,17 @@ TEST(TokenizerBadInput, Gguf) {
                            w.set_string("tokenizer.ggml.pre", "no-such-family");
                          }),
                ErrorCode::unsupported, "no-such-family");
+  // SentencePiece settings from the metadata.
+  auto no_prefix = tiny_gguf("noprefix", [](GgufWriter& w) { w.set_bool("tokenizer.ggml.add_space_prefix", false); });
+  ASSERT_TRUE(no_prefix) << no_prefix.error().to_string();
+  EXPECT_EQ(*no_prefix->encode("a a"), (std::vector<TokenId>{4, 5}));
+  auto collapse = tiny_gguf("collapse", [](GgufWriter& w) { w.set_bool("tokenizer.ggml.remove_extra_whitespaces", true); });
+  ASSERT_TRUE(collapse) << collapse.error().to_string();
+  EXPECT_EQ(*collapse->encode("  a   a "), (std::vector<TokenId>{5, 5}));
+  // A "byte" token whose text is not <0xHH> decodes as text instead of crashing.
+  auto odd_byte = tiny_gguf("oddbyte", [](GgufWriter& w) { w.set_i32_array("tokenizer.ggml.token_type", {2, 3, 3, 1, 6, 1}); });
+  ASSERT_TRUE(odd_byte) << odd_byte.error().to_string();
+  EXPECT_EQ(*odd_byte->token_to_piece(4), "a");
   // A GGUF without any tokenizer metadata.
   GgufWriter w;
   w.set_string("general.architecture", "llama");
