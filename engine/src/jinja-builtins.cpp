@@ -550,7 +550,7 @@ bool has_method(const Value& obj, std::string_view name) {
   switch (obj.kind) {
     case Kind::String: return in_set(STRING_METHODS, name);
     case Kind::Dict: return !obj.is_namespace && in_set(DICT_METHODS, name);
-    case Kind::List: return in_set(LIST_METHODS, name);
+    case Kind::List: return obj.is_plain_list() && in_set(LIST_METHODS, name);
     default: return false;
   }
 }
@@ -565,11 +565,11 @@ Value call_method(Interpreter& in, const Value& obj, const std::string& name, Ca
         if (const Value* v = obj.dict->find(encode_key(key))) return *v;
       return a.get(1, "default", Value::none());
     }
-    if (name == "items") return dict_items(obj);
+    if (name == "items") return Value::make_seq(*dict_items(obj).list, Seq::dict_items);
     if (name == "keys" || name == "values") {
       List out;
       for (auto& [k, v] : obj.dict->items) out.push_back(name == "keys" ? decode_key(k) : v);
-      return Value::make_list(std::move(out));
+      return Value::make_seq(std::move(out), name == "keys" ? Seq::dict_keys : Seq::dict_values);
     }
     if (name == "copy") {
       Value d = Value::make_dict();
@@ -610,6 +610,7 @@ Value get_attr(const Value& obj, const std::string& name) {
       if (const Value* v = obj.dict->find(name)) return *v;
       break;
     case Kind::List:
+      if (!obj.is_plain_list()) break;
       if (in_set(LIST_METHODS, name)) return bound_method(obj, name);
       if (in_set(LIST_UNSAFE, name)) return unsafe_attr(obj, name);
       break;
@@ -621,7 +622,7 @@ Value get_attr(const Value& obj, const std::string& name) {
 Value get_item(const Value& obj, const Value& key) {
   switch (obj.kind) {
     case Kind::List:
-      if (key.kind == Kind::Int || key.kind == Kind::Bool) {
+      if ((key.kind == Kind::Int || key.kind == Kind::Bool) && (obj.is_plain_list() || obj.seq == Seq::range)) {
         int64_t n = static_cast<int64_t>(obj.list->size());
         int64_t k = key.i < 0 ? key.i + n : key.i;
         if (k >= 0 && k < n) return (*obj.list)[static_cast<size_t>(k)];
@@ -678,7 +679,9 @@ List iterate(const Value& v) {
 int64_t length_of(const Value& v) {
   switch (v.kind) {
     case Kind::String: return static_cast<int64_t>(utf8_length(v.str()));
-    case Kind::List: return static_cast<int64_t>(v.list->size());
+    case Kind::List:
+      if (v.is_lazy()) throw RenderError(std::string("object of type '") + v.type_name() + "' has no len()");
+      return static_cast<int64_t>(v.list->size());
     case Kind::Dict: return static_cast<int64_t>(v.dict->items.size());
     case Kind::Undefined: return 0;
     default: throw RenderError(std::string("object of type '") + v.type_name() + "' has no len()");
@@ -703,6 +706,13 @@ Value attr_path(const Value& item, const std::string& path) {
     pos = dot + 1;
   }
   return cur;
+}
+
+// markupsafe keeps Markup through strip/upper/lower/capitalize.
+Value keep_safe(const Value& from, std::string s) {
+  Value v = Value::string(std::move(s));
+  v.is_safe = from.kind == Kind::String && from.is_safe;
+  return v;
 }
 
 Value f_tojson(Interpreter&, const Value& x, CallArgs& a) {
@@ -732,7 +742,7 @@ Value f_tojson(Interpreter&, const Value& x, CallArgs& a) {
 Value f_length(Interpreter&, const Value& x, CallArgs&) { return Value::integer(length_of(x)); }
 
 Value f_trim(Interpreter&, const Value& x, CallArgs& a) {
-  return Value::string(py_strip(x.to_str(), a.get(0, "chars", Value::none()), true, true));
+  return keep_safe(x, py_strip(x.to_str(), a.get(0, "chars", Value::none()), true, true));
 }
 
 Value f_default(Interpreter&, const Value& x, CallArgs& a) {
@@ -759,33 +769,29 @@ Value f_join(Interpreter&, const Value& x, CallArgs& a) {
   return Value::string(std::move(out));
 }
 
-Value f_upper(Interpreter&, const Value& x, CallArgs&) { return Value::string(str_upper(x.to_str())); }
-Value f_lower(Interpreter&, const Value& x, CallArgs&) { return Value::string(str_lower(x.to_str())); }
-Value f_capitalize(Interpreter&, const Value& x, CallArgs&) { return Value::string(str_capitalize(x.to_str())); }
+Value f_upper(Interpreter&, const Value& x, CallArgs&) { return keep_safe(x, str_upper(x.to_str())); }
+Value f_lower(Interpreter&, const Value& x, CallArgs&) { return keep_safe(x, str_lower(x.to_str())); }
+Value f_capitalize(Interpreter&, const Value& x, CallArgs&) { return keep_safe(x, str_capitalize(x.to_str())); }
 Value f_title(Interpreter&, const Value& x, CallArgs&) { return Value::string(jinja_title(x.to_str())); }
 
 Value f_items(Interpreter&, const Value& x, CallArgs&) {
-  if (x.kind == Kind::Undefined) return Value::make_list();
+  if (x.kind == Kind::Undefined) return Value::make_seq({}, Seq::generator);
   if (x.kind != Kind::Dict || x.is_namespace) throw RenderError("Can only get item pairs from a mapping.");
-  return dict_items(x);
+  return Value::make_seq(*dict_items(x).list, Seq::generator);
 }
 
-Value f_safe(Interpreter&, const Value& x, CallArgs&) { return x.kind == Kind::String ? x : Value::string(x.to_str()); }
+Value f_safe(Interpreter&, const Value& x, CallArgs&) {
+  if (x.kind == Kind::String && x.is_safe) return x;
+  return Value::markup(x.to_str());
+}
 
 Value f_escape(Interpreter&, const Value& x, CallArgs&) {
-  std::string out;
-  for (char c : x.to_str()) {
-    switch (c) {
-      case '&': out += "&amp;"; break;
-      case '<': out += "&lt;"; break;
-      case '>': out += "&gt;"; break;
-      case '"': out += "&#34;"; break;
-      case '\'': out += "&#39;"; break;
-      default: out += c;
-    }
-  }
-  return Value::string(std::move(out));
+  if (x.kind == Kind::String && x.is_safe) return x;  // already Markup: escape() leaves it alone
+  return Value::markup(html_escape(x.to_str()));
 }
+
+Value f_forceescape(Interpreter&, const Value& x, CallArgs&) { return Value::markup(html_escape(x.to_str())); }
+
 
 Value f_list(Interpreter&, const Value& x, CallArgs&) { return Value::make_list(iterate(x)); }
 
@@ -844,7 +850,7 @@ Value f_unique(Interpreter&, const Value& x, CallArgs& a) {
       out.push_back(it);
     }
   }
-  return Value::make_list(std::move(out));
+  return Value::make_seq(std::move(out), Seq::generator);
 }
 
 Value min_max(const Value& x, CallArgs& a, bool want_max) {
@@ -886,7 +892,7 @@ Value select_impl(Interpreter& in, const Value& x, CallArgs& a, bool by_attr, bo
     targs.keyword = a.keyword;
   }
   List out;
-  if (!x.truthy()) return Value::make_list();  // jinja2: `if value:` guards the loop
+  if (!x.truthy()) return Value::make_seq({}, Seq::generator);  // jinja2: `if value:` guards the loop
   for (auto& it : iterate(x)) {
     in.step();
     Value v = by_attr ? attr_path(it, attr) : it;
@@ -899,7 +905,7 @@ Value select_impl(Interpreter& in, const Value& x, CallArgs& a, bool by_attr, bo
     }
     if (r == keep_when) out.push_back(it);
   }
-  return Value::make_list(std::move(out));
+  return Value::make_seq(std::move(out), Seq::generator);
 }
 Value f_select(Interpreter& in, const Value& x, CallArgs& a) { return select_impl(in, x, a, false, true); }
 Value f_reject(Interpreter& in, const Value& x, CallArgs& a) { return select_impl(in, x, a, false, false); }
@@ -908,7 +914,7 @@ Value f_rejectattr(Interpreter& in, const Value& x, CallArgs& a) { return select
 
 Value f_map(Interpreter& in, const Value& x, CallArgs& a) {
   List out;
-  if (!x.truthy()) return Value::make_list();  // jinja2: `if value:` guards the loop
+  if (!x.truthy()) return Value::make_seq({}, Seq::generator);  // jinja2: `if value:` guards the loop
   if (a.positional.empty()) {
     Value attr = a.get(99, "attribute", Value::none());
     if (is_none_or_undef(attr)) throw RenderError("map requires a filter name or attribute=");
@@ -920,7 +926,7 @@ Value f_map(Interpreter& in, const Value& x, CallArgs& a) {
       if (v.kind == Kind::Undefined && has_default) v = dflt;
       out.push_back(v);
     }
-    return Value::make_list(std::move(out));
+    return Value::make_seq(std::move(out), Seq::generator);
   }
   std::string filter = a.positional[0].to_str();
   CallArgs fargs;
@@ -932,7 +938,7 @@ Value f_map(Interpreter& in, const Value& x, CallArgs& a) {
     CallArgs copy = fargs;
     out.push_back(in.apply_filter(filter, it, copy, a.line));
   }
-  return Value::make_list(std::move(out));
+  return Value::make_seq(std::move(out), Seq::generator);
 }
 
 Value f_indent(Interpreter&, const Value& x, CallArgs& a) {
@@ -1024,6 +1030,7 @@ Value f_first(Interpreter&, const Value& x, CallArgs&) {
   return items.front();
 }
 Value f_last(Interpreter&, const Value& x, CallArgs&) {
+  if (x.is_lazy()) throw RenderError(std::string("'") + x.type_name() + "' object is not reversible");
   List items = iterate(x);
   if (items.empty()) return Value::undefined("No last item, sequence was empty.");
   return items.back();
@@ -1036,7 +1043,9 @@ Value f_reverse(Interpreter&, const Value& x, CallArgs&) {
   }
   List items = iterate(x);
   std::reverse(items.begin(), items.end());
-  return Value::make_list(std::move(items));
+  if (x.is_lazy()) return Value::make_list(std::move(items));  // jinja2 falls back to list(value)
+  if (x.kind == Kind::Dict) throw RenderError("argument to reversed() must be a sequence");
+  return Value::make_seq(std::move(items), x.seq == Seq::list ? Seq::reverse_iterator : Seq::generator);
 }
 Value f_abs(Interpreter&, const Value& x, CallArgs&) {
   if (x.kind == Kind::Int || x.kind == Kind::Bool) return Value::integer(x.i < 0 ? -x.i : x.i);
@@ -1098,7 +1107,7 @@ Value f_batch(Interpreter&, const Value& x, CallArgs& a) {
       while (static_cast<int64_t>(cur.size()) < n) cur.push_back(fw);
     out.push_back(Value::make_list(std::move(cur)));
   }
-  return Value::make_list(std::move(out));
+  return Value::make_seq(std::move(out), Seq::generator);
 }
 Value f_center(Interpreter& in, const Value& x, CallArgs& a) {
   CallArgs ca;
@@ -1140,7 +1149,10 @@ bool t_iterable(Interpreter&, const Value& x, CallArgs&) {
   return x.kind == Kind::String || x.kind == Kind::List || (x.kind == Kind::Dict && !x.is_namespace) ||
          x.kind == Kind::Undefined;
 }
-bool t_sequence(Interpreter& in, const Value& x, CallArgs& a) { return t_iterable(in, x, a); }
+bool t_sequence(Interpreter& in, const Value& x, CallArgs& a) {
+  if (x.kind == Kind::List) return x.is_plain_list() || x.seq == Seq::range;
+  return t_iterable(in, x, a);
+}
 bool t_number(Interpreter&, const Value& x, CallArgs&) { return x.is_number(); }
 bool t_integer(Interpreter&, const Value& x, CallArgs&) { return x.kind == Kind::Int; }
 bool t_float(Interpreter&, const Value& x, CallArgs&) { return x.kind == Kind::Float; }
@@ -1203,7 +1215,7 @@ FilterFn find_filter(std::string_view name) {
       {"string", f_string},       {"join", f_join},             {"upper", f_upper},
       {"lower", f_lower},         {"capitalize", f_capitalize}, {"title", f_title},
       {"items", f_items},         {"safe", f_safe},             {"escape", f_escape},
-      {"e", f_escape},            {"forceescape", f_escape},    {"dictsort", f_dictsort},
+      {"e", f_escape},            {"forceescape", f_forceescape},    {"dictsort", f_dictsort},
       {"list", f_list},           {"sort", f_sort},             {"unique", f_unique},
       {"min", f_min},             {"max", f_max},               {"select", f_select},
       {"reject", f_reject},       {"selectattr", f_selectattr}, {"rejectattr", f_rejectattr},
@@ -1256,7 +1268,10 @@ void install_globals(Frame& root) {
                in.step();
                out.push_back(Value::integer(k));
              }
-             return Value::make_list(std::move(out));
+             Value r = Value::make_seq(std::move(out), Seq::range);
+             r.i = stop;
+             r.f = static_cast<double>(step);
+             return r;
            }));
   root.set("dict", Value::function([](CallArgs& a, Interpreter&) -> Value {
              Value d = Value::make_dict();

@@ -362,8 +362,12 @@ Value repeat(const Value& seq, int64_t n) {
     if (seq.str().size() * static_cast<size_t>(n) > (64u << 20)) throw RenderError("string repetition too large");
     std::string out;
     for (int64_t k = 0; k < n; ++k) out += seq.str();
-    return Value::string(std::move(out));
+    Value r = Value::string(std::move(out));
+    r.is_safe = seq.is_safe;
+    return r;
   }
+  if (!seq.is_plain_list())
+    throw RenderError(std::string("unsupported operand type(s) for *: '") + seq.type_name() + "' and 'int'");
   if (seq.list->size() * static_cast<size_t>(n) > (1u << 22)) throw RenderError("list repetition too large");
   List out;
   for (int64_t k = 0; k < n; ++k) out.insert(out.end(), seq.list->begin(), seq.list->end());
@@ -392,16 +396,23 @@ Value Interpreter::eval_binary(const Expr& e, Frame& f) {
   if (op == "+") {
     if (ints) return Value::integer(a.i + b.i);
     if (nums) return Value::number(num(a) + num(b));
-    if (a.kind == Kind::String && b.kind == Kind::String) return Value::string(a.str() + b.str());
-    if (a.kind == Kind::List && b.kind == Kind::List && a.is_tuple == b.is_tuple) {
+    if (a.kind == Kind::String && b.kind == Kind::String) {
+      // markupsafe: Markup + str (either order) escapes the plain side and stays Markup.
+      if (a.is_safe || b.is_safe)
+        return Value::markup((a.is_safe ? a.str() : html_escape(a.str())) + (b.is_safe ? b.str() : html_escape(b.str())));
+      return Value::string(a.str() + b.str());
+    }
+    if (a.kind == Kind::List && b.kind == Kind::List && a.seq == b.seq && a.is_plain_list()) {
       List l = *a.list;
       l.insert(l.end(), b.list->begin(), b.list->end());
       return Value::make_list(std::move(l), a.is_tuple);
     }
-    if (a.kind == Kind::String)
+    if (a.kind == Kind::String && !a.is_safe)
       throw RenderError(std::string("can only concatenate str (not \"") + b.type_name() + "\") to str", e.line);
-    if (a.kind == Kind::List)
-      throw RenderError(std::string("can only concatenate list (not \"") + b.type_name() + "\") to list", e.line);
+    if (a.is_plain_list())
+      throw RenderError(std::string("can only concatenate ") + a.type_name() + " (not \"" + b.type_name() + "\") to " +
+                            a.type_name(),
+                        e.line);
     bad_operands("+", a, b, e.line);
   }
   if (op == "-") {
@@ -580,7 +591,7 @@ Value Interpreter::eval(const Expr& e, Frame& f) {
         for (int64_t k = b; st > 0 ? k < en : k > en; k += st) utf8_append(out, cps[static_cast<size_t>(k)]);
         return Value::string(std::move(out));
       }
-      if (obj.kind == Kind::List) {
+      if (obj.kind == Kind::List && (obj.is_plain_list() || obj.seq == Seq::range)) {
         slice_indices(static_cast<int64_t>(obj.list->size()), ptr[0], ptr[1], ptr[2], b, en, st);
         List out;
         for (int64_t k = b; st > 0 ? k < en : k > en; k += st) out.push_back((*obj.list)[static_cast<size_t>(k)]);

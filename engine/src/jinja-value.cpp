@@ -53,8 +53,35 @@ Value Value::make_list(List x, bool tuple) {
   Value v;
   v.kind = Kind::List;
   v.is_tuple = tuple;
+  v.seq = tuple ? Seq::tuple : Seq::list;
   v.list = std::make_shared<List>(std::move(x));
   return v;
+}
+Value Value::make_seq(List x, Seq seq) {
+  Value v = make_list(std::move(x), seq == Seq::tuple);
+  v.seq = seq;
+  return v;
+}
+Value Value::markup(std::string x) {
+  Value v = string(std::move(x));
+  v.is_safe = true;
+  return v;
+}
+
+std::string html_escape(std::string_view s) {
+  std::string out;
+  out.reserve(s.size());
+  for (char c : s) {
+    switch (c) {
+      case '&': out += "&amp;"; break;
+      case '<': out += "&lt;"; break;
+      case '>': out += "&gt;"; break;
+      case '"': out += "&#34;"; break;
+      case '\'': out += "&#39;"; break;
+      default: out += c;
+    }
+  }
+  return out;
 }
 Value Value::make_dict() {
   Value v;
@@ -82,7 +109,7 @@ bool Value::truthy() const {
     case Kind::Int: return i != 0;
     case Kind::Float: return f != 0.0;
     case Kind::String: return !s->empty();
-    case Kind::List: return !list->empty();
+    case Kind::List: return is_lazy() || !list->empty();
     case Kind::Dict: return is_namespace || !dict->items.empty();
     case Kind::Callable: return true;
   }
@@ -96,8 +123,19 @@ const char* Value::type_name() const {
     case Kind::Bool: return "bool";
     case Kind::Int: return "int";
     case Kind::Float: return "float";
-    case Kind::String: return "str";
-    case Kind::List: return is_tuple ? "tuple" : "list";
+    case Kind::String: return is_safe ? "Markup" : "str";
+    case Kind::List:
+      switch (seq) {
+        case Seq::list: return "list";
+        case Seq::tuple: return "tuple";
+        case Seq::generator: return "generator";
+        case Seq::reverse_iterator: return "list_reverseiterator";
+        case Seq::dict_items: return "dict_items";
+        case Seq::dict_keys: return "dict_keys";
+        case Seq::dict_values: return "dict_values";
+        case Seq::range: return "range";
+      }
+      return "list";
     case Kind::Dict: return is_namespace ? "Namespace" : "dict";
     case Kind::Callable: return "function";
   }
@@ -266,6 +304,14 @@ std::string Value::repr() const {
     case Kind::Undefined: return "Undefined";
     case Kind::String: return python_string_repr(*s);
     case Kind::List: {
+      if (is_lazy()) return std::string("<") + type_name() + " object>";
+      if (seq == Seq::range) {
+        int64_t start = list->empty() ? i : list->front().i, step = static_cast<int64_t>(f);
+        std::string r = "range(" + std::to_string(start) + ", " + std::to_string(i);
+        return r + (step == 1 ? ")" : ", " + std::to_string(step) + ")");
+      }
+      if (seq == Seq::dict_items || seq == Seq::dict_keys || seq == Seq::dict_values)
+        return std::string(type_name()) + "(" + make_list(*list).repr() + ")";
       std::string out = is_tuple ? "(" : "[";
       for (size_t k = 0; k < list->size(); ++k) {
         if (k) out += ", ";
@@ -410,7 +456,8 @@ bool values_equal(const Value& a, const Value& b) {
     case Kind::None: return true;
     case Kind::String: return *a.s == *b.s;
     case Kind::List: {
-      if (a.is_tuple != b.is_tuple || a.list->size() != b.list->size()) return false;
+      if (a.list == b.list) return true;
+      if (a.seq != b.seq || a.is_lazy() || a.list->size() != b.list->size()) return false;
       for (size_t k = 0; k < a.list->size(); ++k)
         if (!values_equal((*a.list)[k], (*b.list)[k])) return false;
       return true;
@@ -442,7 +489,7 @@ int values_compare(const Value& a, const Value& b, const char* op) {
     int c = a.s->compare(*b.s);
     return c < 0 ? -1 : (c > 0 ? 1 : 0);
   }
-  if (a.kind == Kind::List && b.kind == Kind::List && a.is_tuple == b.is_tuple) {
+  if (a.kind == Kind::List && b.kind == Kind::List && a.seq == b.seq && a.is_plain_list()) {
     size_t n = std::min(a.list->size(), b.list->size());
     for (size_t k = 0; k < n; ++k) {
       if (values_equal((*a.list)[k], (*b.list)[k])) continue;
@@ -540,6 +587,8 @@ void json_value(std::string& out, const Value& v, const std::string* indent, con
       return;
     case Kind::String: json_string(out, *v.s, ensure_ascii); return;
     case Kind::List: {
+      if (!v.is_plain_list())
+        throw RenderError(std::string("Object of type ") + v.type_name() + " is not JSON serializable");
       if (v.list->empty()) {
         out += "[]";
         return;

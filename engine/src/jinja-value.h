@@ -41,6 +41,11 @@ struct SyntaxError : std::runtime_error {
 
 enum class Kind : uint8_t { Undefined, None, Bool, Int, Float, String, List, Dict, Callable };
 
+// What Python type a Kind::List stands for. Filters such as map/select return generators and
+// dict.items() returns a view: they iterate like lists but have no len() (generators), are always
+// true (generators), cannot be indexed, and json.dumps rejects them. Templates trip over exactly that.
+enum class Seq : uint8_t { list, tuple, generator, reverse_iterator, dict_items, dict_keys, dict_values, range };
+
 struct Value;
 struct Dict;
 struct CallArgs;
@@ -54,8 +59,10 @@ struct Value {
   Kind kind = Kind::Undefined;
   bool is_tuple = false;      // List shown as (a, b)
   bool is_namespace = false;  // Dict created by namespace(): attribute assignment allowed
+  bool is_safe = false;       // String is a markupsafe.Markup (|safe, |escape): `+` escapes the other side
+  Seq seq = Seq::list;        // List: the Python type it stands for
   bool b = false;
-  int64_t i = 0;
+  int64_t i = 0;  // Int, Bool; a Seq::range keeps its stop here (and its step in f) to print itself
   double f = 0;
   std::shared_ptr<const std::string> s;  // String; for Undefined: the message used when it is misused
   std::shared_ptr<List> list;
@@ -70,6 +77,8 @@ struct Value {
   static Value number(double v);
   static Value string(std::string v);
   static Value make_list(List v = {}, bool tuple = false);
+  static Value make_seq(List v, Seq seq);  // a generator, view, range or reverse iterator
+  static Value markup(std::string v);      // a Markup string
   static Value make_dict();
   static Value function(Function f);
 
@@ -77,6 +86,10 @@ struct Value {
   bool is_none() const { return kind == Kind::None; }
   bool is_string() const { return kind == Kind::String; }
   bool is_number() const { return kind == Kind::Int || kind == Kind::Float || kind == Kind::Bool; }
+  // A list or tuple proper (indexable, sliceable, JSON-serialisable).
+  bool is_plain_list() const { return kind == Kind::List && (seq == Seq::list || seq == Seq::tuple); }
+  // A generator or iterator: no len(), always true, not indexable.
+  bool is_lazy() const { return kind == Kind::List && (seq == Seq::generator || seq == Seq::reverse_iterator); }
   const std::string& str() const { return *s; }  // only for String
   const std::string& undefined_message() const;
 
@@ -124,6 +137,9 @@ std::string python_string_repr(std::string_view s);
 // None. Throws RenderError for values JSON cannot hold (Undefined, callables).
 std::string to_json(const Value& v, const std::string* indent, const std::string& item_sep,
                     const std::string& key_sep, bool sort_keys, bool ensure_ascii = false);
+
+// markupsafe.escape of a plain string: & < > " ' as HTML entities.
+std::string html_escape(std::string_view s);
 
 // UTF-8 helpers: strings index by code point, as Python's do.
 std::vector<uint32_t> utf8_decode(std::string_view s);

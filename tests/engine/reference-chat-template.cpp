@@ -62,31 +62,32 @@ struct Reference {
   ordered_json conversations;
 };
 
-const Reference& reference() {
-  static Reference ref = [] {
-    Reference r;
-    fs::path out = hearth::test::scratch("chat-template-reference") / "expected.json";
-    fs::path conv = hearth::test::source_dir("tests/reference/conversations.json");
-    std::string cmd = shell_quote(HEARTH_PYTHON) + " " +
-                      shell_quote(hearth::test::source_dir("tests/reference/render_templates.py").string()) +
-                      " --templates " + shell_quote(hearth::test::testdata("chat-templates").string()) +
-                      " --conversations " + shell_quote(conv.string()) + " --out " + shell_quote(out.string()) +
-                      " --bos-token '<s>' --eos-token '</s>' --now 2024-07-26";
-    auto res = hearth::test::run(cmd);
-    if (res.exit_code != 0) {
-      ADD_FAILURE() << "the reference renderer failed (exit " << res.exit_code << "): " << res.err
-                    << (res.exit_code == 3 ? "\n(install python3-jinja2 for " HEARTH_PYTHON ")" : "");
-      return r;
-    }
-    r.expected = ordered_json::parse(hearth::test::read_text(out));
-    r.conversations = ordered_json::parse(hearth::test::read_text(conv));
+// Runs the reference renderer over every shared template and the conversations of `file`
+// (tests/reference/<file>).
+Reference reference(const std::string& file) {
+  Reference r;
+  fs::path out = hearth::test::scratch("chat-template-reference-" + file) / "expected.json";
+  fs::path conv = hearth::test::source_dir("tests/reference/" + file);
+  std::string cmd = shell_quote(HEARTH_PYTHON) + " " +
+                    shell_quote(hearth::test::source_dir("tests/reference/render_templates.py").string()) +
+                    " --templates " + shell_quote(hearth::test::testdata("chat-templates").string()) +
+                    " --conversations " + shell_quote(conv.string()) + " --out " + shell_quote(out.string()) +
+                    " --bos-token '<s>' --eos-token '</s>' --now 2024-07-26";
+  auto res = hearth::test::run(cmd);
+  if (res.exit_code != 0) {
+    ADD_FAILURE() << "the reference renderer failed (exit " << res.exit_code << "): " << res.err
+                  << (res.exit_code == 3 ? "\n(install python3-jinja2 for " HEARTH_PYTHON ")" : "");
     return r;
-  }();
-  return ref;
+  }
+  r.expected = ordered_json::parse(hearth::test::read_text(out));
+  r.conversations = ordered_json::parse(hearth::test::read_text(conv));
+  return r;
 }
 
-TEST(ChatTemplateReference, EveryTemplateRendersLikeJinja2) {
-  const Reference& ref = reference();
+// Renders every template on every conversation of `file` with and without the generation prompt and
+// compares with jinja2; prints the summary line and the differences, fails unless all match.
+void compare_with_reference(const std::string& file) {
+  const Reference ref = reference(file);
   ASSERT_TRUE(ref.expected.contains("templates")) << "no reference renders";
   const auto& templates = ref.expected["templates"];
   ASSERT_GE(templates.size(), 60u) << "expected the 65 shared chat templates";
@@ -109,6 +110,9 @@ TEST(ChatTemplateReference, EveryTemplateRendersLikeJinja2) {
     auto tmpl = hearth::ChatTemplate::parse(source);
     std::vector<std::string> problems;
     for (auto c = it.value().begin(); c != it.value().end(); ++c) {
+      // A conversation is a list of messages or {"messages": [...], "context": {more variables}}.
+      const auto& conv = ref.conversations[c.key()];
+      const auto& messages = conv.is_object() ? conv["messages"] : conv;
       for (const char* gen : {"0", "1"}) {
         const auto& want = c.value()[gen];
         std::string where = c.key() + (gen[0] == '1' ? " +gen" : "");
@@ -119,7 +123,8 @@ TEST(ChatTemplateReference, EveryTemplateRendersLikeJinja2) {
         }
         hearth::ChatTemplateOptions opt = base;
         opt.add_generation_prompt = gen[0] == '1';
-        auto got = tmpl->render(ref.conversations[c.key()], opt);
+        if (conv.is_object() && conv.contains("context")) opt.extra = conv["context"];
+        auto got = tmpl->render(messages, opt);
         if (want.contains("error")) {
           std::string msg = want["error"].get<std::string>();
           if (got) problems.push_back(where + ": expected the error '" + msg + "', rendered instead");
@@ -145,10 +150,18 @@ TEST(ChatTemplateReference, EveryTemplateRendersLikeJinja2) {
     if (!allow.count(name)) failed.push_back(name);
   }
   double ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
-  std::printf("templates: %zu/%zu identical on all conversations (%zu renders in %.1f ms)\n", identical,
-              templates.size(), renders, ms);
+  std::printf("%s: templates: %zu/%zu identical on all conversations (%zu renders in %.1f ms)\n", file.c_str(),
+              identical, templates.size(), renders, ms);
   if (!report.str().empty()) std::printf("differences:\n%s", report.str().c_str());
   EXPECT_TRUE(failed.empty()) << failed.size() << " template(s) render differently from jinja2 (see above)";
+}
+
+// Plain conversations (system, user, assistant; non-ASCII; surrounding whitespace).
+TEST(ChatTemplateReference, EveryTemplateRendersLikeJinja2) { compare_with_reference("conversations.json"); }
+
+// Beyond plain chat: tool definitions and calls, reasoning, content parts, odd role orders.
+TEST(ChatTemplateReference, ToolsReasoningAndOddShapesRenderLikeJinja2) {
+  compare_with_reference("conversations-tools.json");
 }
 
 // Corner cases of the language (tests/reference/jinja-cases.json): each small template is rendered by

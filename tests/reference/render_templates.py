@@ -65,12 +65,19 @@ def make_env(now):
     return env
 
 
-def render_one(env, template, messages, add_generation_prompt, bos, eos):
+def render_one(env, template, conversation, add_generation_prompt, bos, eos):
+    # A conversation is a list of messages, or {"messages": [...], "context": {more variables}}.
+    if isinstance(conversation, dict):
+        messages, extra = conversation["messages"], conversation.get("context", {})
+    else:
+        messages, extra = conversation, {}
     try:
         if isinstance(template, Exception):
             raise template
-        text = template.render(messages=messages, tools=None, documents=None,
-                               add_generation_prompt=add_generation_prompt, bos_token=bos, eos_token=eos)
+        context = dict(messages=messages, tools=None, documents=None,
+                       add_generation_prompt=add_generation_prompt, bos_token=bos, eos_token=eos)
+        context.update(extra)
+        text = template.render(**context)
         return {"output": text}
     except Exception as e:  # every failure is part of the expected result
         return {"error": str(e), "error_type": type(e).__name__}
@@ -124,8 +131,8 @@ def main():
         except Exception as e:  # a syntax error is the expected result of every render
             template = e
         per = {}
-        for name, messages in conversations.items():
-            per[name] = {str(int(g)): render_one(env, template, messages, g, args.bos_token, args.eos_token)
+        for name, conversation in conversations.items():
+            per[name] = {str(int(g)): render_one(env, template, conversation, g, args.bos_token, args.eos_token)
                          for g in (False, True)}
         result["templates"][path.stem] = per
     pathlib.Path(args.out).write_text(json.dumps(result, ensure_ascii=False, indent=1), encoding="utf-8")
