@@ -388,7 +388,15 @@ Value Interpreter::eval_binary(const Expr& e, Frame& f) {
   }
   Value a = eval(*e.args[0], f);
   Value b = eval(*e.args[1], f);
-  if (op == "~") return Value::string(a.to_str() + b.to_str());
+  if (op == "~") {
+    std::string s = a.to_str();
+    s += b.to_str();
+    if (s.size() > m_limits.max_output_bytes)
+      throw RenderError("string built by the template is larger than the limit of " +
+                            std::to_string(m_limits.max_output_bytes) + " bytes",
+                        e.line);
+    return Value::string(std::move(s));
+  }
   if (a.kind == Kind::Undefined) raise_undefined(a, e.line);
   if (b.kind == Kind::Undefined) raise_undefined(b, e.line);
   const bool nums = a.is_number() && b.is_number();
@@ -397,12 +405,18 @@ Value Interpreter::eval_binary(const Expr& e, Frame& f) {
     if (ints) return Value::integer(a.i + b.i);
     if (nums) return Value::number(num(a) + num(b));
     if (a.kind == Kind::String && b.kind == Kind::String) {
+      if (a.str().size() + b.str().size() > m_limits.max_output_bytes)
+        throw RenderError("string built by the template is larger than the limit of " +
+                              std::to_string(m_limits.max_output_bytes) + " bytes",
+                          e.line);
       // markupsafe: Markup + str (either order) escapes the plain side and stays Markup.
       if (a.is_safe || b.is_safe)
         return Value::markup((a.is_safe ? a.str() : html_escape(a.str())) + (b.is_safe ? b.str() : html_escape(b.str())));
       return Value::string(a.str() + b.str());
     }
     if (a.kind == Kind::List && b.kind == Kind::List && a.seq == b.seq && a.is_plain_list()) {
+      if (a.list->size() + b.list->size() > (1u << 22)) throw RenderError("list built by the template is too long", e.line);
+      step(a.list->size() + b.list->size());
       List l = *a.list;
       l.insert(l.end(), b.list->begin(), b.list->end());
       return Value::make_list(std::move(l), a.is_tuple);

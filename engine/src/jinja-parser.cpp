@@ -144,7 +144,18 @@ class Parser {
     }
   }
 
+  // Counts one level of nesting for its lifetime.
+  struct DepthGuard {
+    Parser& p;
+    explicit DepthGuard(Parser& parser) : p(parser) {
+      if (++p.m_depth > MAX_DEPTH) p.fail("template nested too deeply (more than " + std::to_string(MAX_DEPTH) + " levels)");
+    }
+    ~DepthGuard() { --p.m_depth; }
+  };
+  static constexpr int MAX_DEPTH = 300;
+
   StmtPtr parse_statement() {
+    DepthGuard guard(*this);
     const Token& t = cur();
     int line = t.line;
     std::string name = t.value;
@@ -340,7 +351,10 @@ class Parser {
     return false;
   }
 
-  ExprPtr parse_expression() { return parse_condexpr(); }
+  ExprPtr parse_expression() {
+    DepthGuard guard(*this);
+    return parse_condexpr();
+  }
 
   ExprPtr parse_condexpr() {
     int line = cur().line;
@@ -378,6 +392,7 @@ class Parser {
     return e;
   }
   ExprPtr parse_not() {
+    DepthGuard guard(*this);
     if (is_name("not")) {
       int line = cur().line;
       next();
@@ -450,6 +465,7 @@ class Parser {
     return e;
   }
   ExprPtr parse_unary(bool with_filter) {
+    DepthGuard guard(*this);
     int line = cur().line;
     ExprPtr e;
     if (is_op("-") || is_op("+")) {
@@ -690,6 +706,8 @@ class Parser {
   std::vector<Token> m_t;
   size_t m_pos = 0;
   int m_loop_depth = 0;
+  int m_depth = 0;  // nesting of statements and expressions, bounded so hostile input cannot
+                    // exhaust the stack (here or in the interpreter, which recurses the same way)
 };
 
 }  // namespace

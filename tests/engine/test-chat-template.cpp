@@ -120,6 +120,33 @@ TEST(ChatTemplate, RunawayTemplatesStopWithClearErrors) {
 
   auto huge = render_error("{{ range(10000000)|length }}");
   EXPECT_NE(huge.message.find("Range too big"), std::string::npos) << huge.message;
+
+  auto doubling = render_error(
+      "{% set ns = namespace(s='x') %}{% for i in range(64) %}{% set ns.s = ns.s ~ ns.s %}{% endfor %}", small);
+  EXPECT_NE(doubling.message.find("larger than the limit"), std::string::npos) << doubling.message;
+}
+
+TEST(ChatTemplate, DeepNestingIsASyntaxErrorNotACrash) {
+  const std::pair<std::string, std::string> nests[] = {{"(", ")"}, {"[", "]"}, {"-", ""}, {"not ", ""}};
+  for (const auto& [open, close] : nests) {
+    std::string src = "{{ ";
+    for (int k = 0; k < 100000; ++k) src += open;
+    src += "1";
+    for (int k = 0; k < 100000; ++k) src += close;
+    auto t = ChatTemplate::parse(src + " }}");
+    ASSERT_FALSE(t) << open;
+    EXPECT_NE(t.error().message.find("nested too deeply"), std::string::npos) << t.error().message;
+  }
+  std::string blocks;
+  for (int k = 0; k < 100000; ++k) blocks += "{% if true %}";
+  auto t = ChatTemplate::parse(blocks);
+  ASSERT_FALSE(t);
+  EXPECT_NE(t.error().message.find("nested too deeply"), std::string::npos) << t.error().message;
+  // Nesting that real templates use stays fine.
+  std::string ok;
+  for (int k = 0; k < 50; ++k) ok += "{% if true %}(";
+  for (int k = 0; k < 50; ++k) ok += "){% endif %}";
+  EXPECT_EQ(render(ok), std::string(50, '(') + std::string(50, ')'));
 }
 
 TEST(ChatTemplate, ContextMatchesTransformers) {
