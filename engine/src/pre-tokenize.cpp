@@ -20,68 +20,60 @@ namespace hearth::detail {
 
 // ---- regex ------------------------------------------------------------------------------------------
 
-class Regex {
- public:
-  explicit Regex(const std::string& pattern) {
-    int err = 0;
-    PCRE2_SIZE err_off = 0;
-    m_code = pcre2_compile(reinterpret_cast<PCRE2_SPTR>(pattern.data()), pattern.size(),
-                           PCRE2_UTF | PCRE2_UCP, &err, &err_off, nullptr);
-    if (!m_code) {
+Regex::Regex(const std::string& pattern) {
+  int err = 0;
+  PCRE2_SIZE err_off = 0;
+  m_code = pcre2_compile(reinterpret_cast<PCRE2_SPTR>(pattern.data()), pattern.size(), PCRE2_UTF | PCRE2_UCP, &err,
+                         &err_off, nullptr);
+  if (!m_code) {
+    PCRE2_UCHAR buf[256];
+    pcre2_get_error_message(err, buf, sizeof buf);
+    throw std::runtime_error("invalid regex '" + pattern + "' at offset " + std::to_string(err_off) + ": " +
+                             reinterpret_cast<const char*>(buf));
+  }
+  // JIT is an optimization only: where it is unavailable the interpreter serves.
+  pcre2_jit_compile(static_cast<pcre2_code*>(m_code), PCRE2_JIT_COMPLETE);
+}
+
+Regex::~Regex() { pcre2_code_free(static_cast<pcre2_code*>(m_code)); }
+
+void Regex::find_all(std::string_view s, std::vector<std::pair<size_t, size_t>>& out) const {
+  auto code = static_cast<pcre2_code*>(m_code);
+  out.clear();
+  pcre2_match_data* md = pcre2_match_data_create_from_pattern(code, nullptr);
+  if (!md) throw std::bad_alloc();
+  struct Guard {
+    pcre2_match_data* md;
+    ~Guard() { pcre2_match_data_free(md); }
+  } guard{md};
+  auto subject = reinterpret_cast<PCRE2_SPTR>(s.data());
+  size_t offset = 0;
+  uint32_t no_jit = 0;
+  while (offset <= s.size()) {
+    int rc = pcre2_match(code, subject, s.size(), offset, PCRE2_NO_UTF_CHECK | no_jit, md, nullptr);
+    if (rc == PCRE2_ERROR_JIT_STACKLIMIT && !no_jit) {
+      no_jit = PCRE2_NO_JIT;  // deep backtracking: the interpreter keeps its frames on the heap
+      continue;
+    }
+    if (rc == PCRE2_ERROR_NOMATCH) break;
+    if (rc < 0) {
       PCRE2_UCHAR buf[256];
-      pcre2_get_error_message(err, buf, sizeof buf);
-      throw std::runtime_error("invalid regex '" + pattern + "' at offset " + std::to_string(err_off) +
-                               ": " + reinterpret_cast<const char*>(buf));
+      pcre2_get_error_message(rc, buf, sizeof buf);
+      throw std::runtime_error(std::string("regex match failed: ") + reinterpret_cast<const char*>(buf));
     }
-    // JIT is an optimization only: where it is unavailable the interpreter serves.
-    m_jit = pcre2_jit_compile(m_code, PCRE2_JIT_COMPLETE) == 0;
-  }
-  ~Regex() { pcre2_code_free(m_code); }
-  Regex(const Regex&) = delete;
-  Regex& operator=(const Regex&) = delete;
-
-  // All non-overlapping matches in `s` (valid UTF-8), leftmost first, as [begin, end) byte offsets.
-  void find_all(std::string_view s, std::vector<std::pair<size_t, size_t>>& out) const {
-    out.clear();
-    pcre2_match_data* md = pcre2_match_data_create_from_pattern(m_code, nullptr);
-    if (!md) throw std::bad_alloc();
-    struct Guard {
-      pcre2_match_data* md;
-      ~Guard() { pcre2_match_data_free(md); }
-    } guard{md};
-    auto subject = reinterpret_cast<PCRE2_SPTR>(s.data());
-    size_t offset = 0;
-    uint32_t no_jit = 0;
-    while (offset <= s.size()) {
-      int rc = pcre2_match(m_code, subject, s.size(), offset, PCRE2_NO_UTF_CHECK | no_jit, md, nullptr);
-      if (rc == PCRE2_ERROR_JIT_STACKLIMIT && !no_jit) {
-        no_jit = PCRE2_NO_JIT;  // deep backtracking: the interpreter keeps its frames on the heap
-        continue;
-      }
-      if (rc == PCRE2_ERROR_NOMATCH) break;
-      if (rc < 0) {
-        PCRE2_UCHAR buf[256];
-        pcre2_get_error_message(rc, buf, sizeof buf);
-        throw std::runtime_error(std::string("regex match failed: ") + reinterpret_cast<const char*>(buf));
-      }
-      PCRE2_SIZE* ov = pcre2_get_ovector_pointer(md);
-      size_t b = ov[0], e = ov[1];
-      if (e < b) e = b;  // \K tricks; not used by any known pattern
-      out.emplace_back(b, e);
-      if (e == b) {
-        if (b >= s.size()) break;
-        size_t len = utf8_sequence_length(static_cast<uint8_t>(s[b]));
-        offset = b + (len ? len : 1);
-      } else {
-        offset = e;
-      }
+    PCRE2_SIZE* ov = pcre2_get_ovector_pointer(md);
+    size_t b = ov[0], e = ov[1];
+    if (e < b) e = b;  // \K tricks; not used by any known pattern
+    out.emplace_back(b, e);
+    if (e == b) {
+      if (b >= s.size()) break;
+      size_t len = utf8_sequence_length(static_cast<uint8_t>(s[b]));
+      offset = b + (len ? len : 1);
+    } else {
+      offset = e;
     }
   }
-
- private:
-  pcre2_code* m_code = nullptr;
-  bool m_jit = false;
-};
+}
 
 // ---- byte-level mapping -------------------------------------------------------------------------------
 

@@ -24,7 +24,20 @@ namespace hearth::detail {
 
 enum class SplitBehavior { isolated, removed, merged_with_previous, merged_with_next, contiguous };
 
-class Regex;
+// A PCRE2 regex in UTF + UCP mode (\p{L}, \s, ... are Unicode-aware), JIT-compiled where possible.
+// Immutable after construction; find_all may run on many threads at once.
+class Regex {
+ public:
+  explicit Regex(const std::string& pattern);  // throws std::runtime_error naming the pattern
+  ~Regex();
+  Regex(const Regex&) = delete;
+  Regex& operator=(const Regex&) = delete;
+  // All non-overlapping matches in `s` (valid UTF-8), leftmost first, as [begin, end) byte offsets.
+  void find_all(std::string_view s, std::vector<std::pair<size_t, size_t>>& out) const;
+
+ private:
+  void* m_code = nullptr;  // pcre2_code*
+};
 
 // One step of a Hugging Face style pre-tokenizer pipeline.
 struct PreTokenizeStep {
@@ -155,6 +168,20 @@ class BpeModel {
   bool m_ignore_merges = false;
 };
 
+class WpmModel {
+ public:
+  // Throws std::runtime_error on failure (no [UNK], ...).
+  WpmModel(const VocabSpec& spec, const std::unordered_map<std::string, TokenId>& text_to_id);
+  void encode(std::string_view text, std::vector<TokenId>& out) const;
+
+ private:
+  std::string normalize(std::string_view text) const;
+  const std::unordered_map<std::string, TokenId>* m_text_to_id;
+  TokenId m_unk = 0;
+  size_t m_max_len = 0;
+  std::shared_ptr<const Regex> m_control, m_cjk, m_words;
+};
+
 }  // namespace hearth::detail
 
 namespace hearth {
@@ -180,6 +207,7 @@ struct Tokenizer::Impl {
 
   std::unique_ptr<detail::SpmModel> spm;
   std::unique_ptr<detail::BpeModel> bpe;
+  std::unique_ptr<detail::WpmModel> wpm;
   detail::VocabSpec spec;  // kept for save_hf_folder()
 };
 

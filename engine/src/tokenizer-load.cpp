@@ -85,9 +85,11 @@ Expected<Tokenizer> tokenizer_from_gguf(const GgufFile& f) {
     spec.kind = Kind::sentencepiece;
   } else if (*model == "gpt2") {
     spec.kind = Kind::byte_level_bpe;
+  } else if (*model == "bert") {
+    spec.kind = Kind::wordpiece;
   } else {
     return make_error(ErrorCode::unsupported, where + ": tokenizer model '" + *model + "' is not supported",
-                      "supported: llama (SentencePiece) and gpt2 (byte-level BPE)");
+                      "supported: llama (SentencePiece), gpt2 (byte-level BPE) and bert (WordPiece)");
   }
 
   auto tokens = f.get_string_array("tokenizer.ggml.tokens");
@@ -144,6 +146,18 @@ Expected<Tokenizer> tokenizer_from_gguf(const GgufFile& f) {
     }
     spec.ignore_merges = is_llama3_family(spec.pre) || spec.pre == "tekken";
     spec.add_bos = is_llama3_family(spec.pre) || spec.pre == "tekken";
+  } else if (spec.kind == Kind::wordpiece) {
+    // [CLS] text [SEP], as BERT's post-processor puts them.
+    spec.add_bos = spec.add_eos = spec.add_space_prefix = true;
+    for (auto [key, dst] : {std::pair{"tokenizer.ggml.cls_token_id", &spec.bos},
+                            std::pair{"tokenizer.ggml.seperator_token_id", &spec.eos}}) {
+      const GgufValue* v = f.find(key);
+      if (!v) continue;
+      auto id = v->as_int();
+      if (!id || *id < 0 || uint64_t(*id) >= n)
+        return make_error(ErrorCode::format, where + ": " + key + ": expected a token id below " + std::to_string(n));
+      *dst = TokenId(*id);
+    }
   } else {
     spec.add_bos = true;
     spec.add_space_prefix = true;
@@ -192,6 +206,7 @@ Expected<Tokenizer> tokenizer_from_gguf(const GgufFile& f) {
     *fl.dst = *b;
   }
   if (spec.kind == Kind::byte_level_bpe) spec.add_space_prefix = false;
+  if (spec.kind == Kind::wordpiece) spec.add_space_prefix = true;
   return detail::build_tokenizer(std::move(spec));
 }
 
@@ -478,6 +493,8 @@ Expected<Tokenizer> tokenizer_from_hf_folder(const std::filesystem::path& dir) {
 
 Expected<void> Tokenizer::save_hf_folder(const std::filesystem::path& dir) const {
   const Impl& im = *m_impl;
+  if (im.kind == Kind::wordpiece)
+    return make_error(ErrorCode::unsupported, "writing a WordPiece tokenizer as a Hugging Face folder is not supported");
   std::error_code ec;
   std::filesystem::create_directories(dir, ec);
   if (ec) return make_error(ErrorCode::io, "cannot create " + quoted(dir) + ": " + ec.message());

@@ -29,7 +29,12 @@ const char* token_type_name(TokenType t) {
 }
 
 const char* Tokenizer::kind_name(Kind k) {
-  return k == Kind::sentencepiece ? "sentencepiece" : "byte-level-bpe";
+  switch (k) {
+    case Kind::sentencepiece: return "sentencepiece";
+    case Kind::byte_level_bpe: return "byte-level-bpe";
+    case Kind::wordpiece: return "wordpiece";
+  }
+  return "sentencepiece";
 }
 
 namespace detail {
@@ -39,8 +44,8 @@ namespace {
 // The bytes a token stands for in text.
 std::string decoded_piece(Tokenizer::Kind kind, const std::string& text, TokenType type) {
   if (type == TokenType::control || type == TokenType::unknown || type == TokenType::unused) return text;
-  if (kind == Tokenizer::Kind::sentencepiece) {
-    if (type == TokenType::byte && text.size() == 6 && text.compare(0, 3, "<0x") == 0 && text[5] == '>' &&
+  if (kind != Tokenizer::Kind::byte_level_bpe) {
+    if (kind == Tokenizer::Kind::sentencepiece && type == TokenType::byte && text.size() == 6 && text.compare(0, 3, "<0x") == 0 && text[5] == '>' &&
         std::isxdigit(uint8_t(text[3])) && std::isxdigit(uint8_t(text[4]))) {
       return std::string(1, char(std::stoi(text.substr(3, 2), nullptr, 16)));
     }
@@ -100,7 +105,7 @@ Expected<Tokenizer> build_tokenizer(VocabSpec spec) {
 
   auto impl = std::make_shared<Tokenizer::Impl>();
   impl->kind = spec.kind;
-  impl->pre_name = spec.kind == Tokenizer::Kind::sentencepiece ? "default"
+  impl->pre_name = spec.kind != Tokenizer::Kind::byte_level_bpe ? "default"
                    : spec.hf_pre_tokenizer                     ? "tokenizer.json"
                                                                : spec.pre;
   impl->text_to_id.reserve(n * 2);
@@ -135,6 +140,8 @@ Expected<Tokenizer> build_tokenizer(VocabSpec spec) {
   try {
     if (spec.kind == Tokenizer::Kind::sentencepiece) {
       impl->spm = std::make_unique<SpmModel>(spec);
+    } else if (spec.kind == Tokenizer::Kind::wordpiece) {
+      impl->wpm = std::make_unique<WpmModel>(spec, impl->text_to_id);
     } else {
       PreTokenizer pre;
       if (spec.hf_pre_tokenizer) {
@@ -155,7 +162,7 @@ Expected<Tokenizer> build_tokenizer(VocabSpec spec) {
   impl->unk = spec.unk;
   impl->add_bos = spec.add_bos;
   impl->add_eos = spec.add_eos;
-  impl->add_space_prefix = spec.kind == Tokenizer::Kind::sentencepiece && spec.add_space_prefix;
+  impl->add_space_prefix = spec.kind != Tokenizer::Kind::byte_level_bpe && spec.add_space_prefix;
   impl->texts = std::move(spec.tokens);
   impl->types = std::move(spec.types);
   impl->scores = std::move(spec.scores);
@@ -219,6 +226,7 @@ Expected<std::vector<TokenId>> Tokenizer::encode(std::string_view text, bool add
     auto emit_text = [&](std::string_view frag) {
       if (frag.empty()) return;
       if (im.spm) im.spm->encode(frag, prev_special, out);
+      else if (im.wpm) im.wpm->encode(frag, out);
       else im.bpe->encode(frag, out);
       prev_special = false;
     };

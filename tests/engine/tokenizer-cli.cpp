@@ -63,12 +63,12 @@ TEST_P(TokenizeCli, IdsMatchVectorsAndDetokenizeRestoresText) {
     std::string ids = r.out.substr(0, r.out.size() - 1);
     auto d = test::run(test::cli() + " detokenize -m '" + model.string() + "' --ids '" + ids + "'");
     ASSERT_EQ(d.exit_code, 0) << d.err;
-    EXPECT_EQ(d.out, text) << fam << " case " << idx;
+    if (fam != "bert-bge") EXPECT_EQ(d.out, text) << fam << " case " << idx;  // WordPiece lower-cases
   }
 }
 
 INSTANTIATE_TEST_SUITE_P(Families, TokenizeCli,
-                         ::testing::Values("deepseek-coder", "deepseek-llm", "falcon", "gpt-2", "llama-spm", "mpt",
+                         ::testing::Values("bert-bge", "deepseek-coder", "deepseek-llm", "falcon", "gpt-2", "llama-spm", "mpt",
                                            "phi-3", "refact", "starcoder"),
                          [](const auto& info) {
                            std::string n = info.param;

@@ -8,6 +8,8 @@
  *    GGUF `tokenizer.ggml.model == "gpt2"` with `tokenizer.ggml.merges` and a pre-tokenizer named by
  *    `tokenizer.ggml.pre`, or a Hugging Face `tokenizer.json` whose model is BPE with a ByteLevel
  *    pre-tokenizer (its Split/Digits/Punctuation/Sequence steps are honoured).
+ *  - WordPiece (BERT, e.g. bge embedding models): GGUF `tokenizer.ggml.model == "bert"` only; lower-cases and
+ *    strips accents as BERT's uncased normalizer does, so decode() does not give the original text back.
  *
  * Non-obvious choice: a Tokenizer is a cheap, copyable handle to immutable shared state. Copies share the
  * vocabulary; every const member function, encode() included, may be called from many threads at once.
@@ -48,8 +50,8 @@ const char* token_type_name(TokenType t);
 
 class Tokenizer {
  public:
-  enum class Kind { sentencepiece, byte_level_bpe };
-  static const char* kind_name(Kind k);  // "sentencepiece", "byte-level-bpe"
+  enum class Kind { sentencepiece, byte_level_bpe, wordpiece };
+  static const char* kind_name(Kind k);  // "sentencepiece", "byte-level-bpe", "wordpiece"
 
   // Builds the tokenizer described by a GGUF file's `tokenizer.ggml.*` metadata (a vocabulary-only file
   // is enough). Errors: not_found (no tokenizer metadata), format (arrays of different lengths, special
@@ -65,7 +67,8 @@ class Tokenizer {
 
   // Writes this tokenizer as a Hugging Face folder that from_hf_folder() reads back to the same ids:
   // `tokenizer.model` (SentencePiece) or `tokenizer.json` (byte-level BPE), plus `tokenizer_config.json`.
-  // The folder is created if needed; existing files of those names are replaced.
+  // The folder is created if needed; existing files of those names are replaced. Errors: io; unsupported
+  // for WordPiece.
   Expected<void> save_hf_folder(const std::filesystem::path& dir) const;
 
   Tokenizer(const Tokenizer&) = default;
@@ -87,7 +90,8 @@ class Tokenizer {
   std::optional<TokenId> unk_id() const;
   bool add_bos() const;  // encode(add_special = true) puts bos_id() first
   bool add_eos() const;  // encode(add_special = true) puts eos_id() last
-  // SentencePiece: whether a space is put before the text (so "Hello" and " Hello" differ).
+  // SentencePiece: whether a space is put before the text (so "Hello" and " Hello" differ). WordPiece: true
+  // (word-initial pieces carry a space that decode() drops from the first one).
   bool add_space_prefix() const;
 
   // Type and stored text of a token. Out-of-range ids give TokenType::unused and an empty string.
