@@ -188,21 +188,21 @@ Interpreter::Flow Interpreter::exec_for(const Stmt& s, Frame& f, std::string& ou
     items = std::move(kept);
   }
   if (items.empty()) {
+    // break/continue inside the else block belong to an enclosing loop, as in jinja2.
     if (!s.else_body.empty()) {
       Frame inner{&f, {}};
-      return exec(s.else_body, inner, out) == Flow::Normal ? Flow::Normal : Flow::Normal;
+      return exec(s.else_body, inner, out);
     }
     return Flow::Normal;
   }
   const int64_t n = static_cast<int64_t>(items.size());
-  Value loop = Value::make_dict();
-  Dict& ld = *loop.dict;
-  ld.items.reserve(12);
-  auto shared_items = std::make_shared<List>(std::move(items));
+  const List& its = items;
   for (int64_t k = 0; k < n; ++k) {
     step();
-    const List& its = *shared_items;
-    ld.items.clear();
+    // A fresh `loop` per iteration: a template may keep it in a variable.
+    Value this_loop = Value::make_dict();
+    auto& ld = *this_loop.dict;
+    ld.items.reserve(12);
     ld.items.emplace_back("index", Value::integer(k + 1));
     ld.items.emplace_back("index0", Value::integer(k));
     ld.items.emplace_back("revindex", Value::integer(n - k));
@@ -221,9 +221,6 @@ Interpreter::Flow Interpreter::exec_for(const Stmt& s, Frame& f, std::string& ou
                             if (a.positional.empty()) throw RenderError("no items for cycling given");
                             return a.positional[static_cast<size_t>(idx) % a.positional.size()];
                           }));
-    // A fresh dict per iteration: a template may keep `loop` in a variable.
-    Value this_loop = Value::make_dict();
-    this_loop.dict->items = ld.items;
     Frame cf{&f, {}};
     cf.vars.reserve(4);
     if (s.target_tuple) unpack_into(cf, s.targets, its[static_cast<size_t>(k)], s.line);

@@ -119,7 +119,7 @@ class Lexer {
       emit_text(std::move(text), text_line);
       m_pos = start + 2 + ((sign == '-' || sign == '+') ? 1 : 0);
       if (kind == '#') {
-        line_starting = lex_comment(start);
+        line_starting = lex_comment();
       } else if (kind == '%' && try_raw()) {
         line_starting = m_last_end_newline;
       } else {
@@ -184,11 +184,10 @@ class Lexer {
     return newline;
   }
 
-  bool lex_comment(size_t start) {
+  bool lex_comment() {
     int line = m_line;
     size_t e = m_src.find("#}", m_pos);
     if (e == std::string::npos) throw SyntaxError("unterminated comment '{#'", line);
-    (void)start;
     char sign = e > m_pos ? m_src[e - 1] : 0;
     count_lines(m_pos, e);
     m_pos = e + 2;

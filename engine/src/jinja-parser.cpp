@@ -120,7 +120,7 @@ class Parser {
         auto s = std::make_unique<Stmt>();
         s->type = StmtType::Output;
         s->line = line;
-        s->expr = parse_tuple(true);
+        s->expr = parse_tuple();
         if (cur().type != TokenType::VarEnd) unexpected("end of print statement '}}'");
         next();
         body.push_back(std::move(s));
@@ -165,12 +165,12 @@ class Parser {
     std::string end;
     if (name == "if") {
       s->type = StmtType::If;
-      s->conds.push_back(parse_tuple(false));
+      s->conds.push_back(parse_tuple());
       expect_block_end();
       while (true) {
         s->bodies.push_back(parse_body({"elif", "else", "endif"}, end));
         if (end == "elif") {
-          s->conds.push_back(parse_tuple(false));
+          s->conds.push_back(parse_tuple());
           expect_block_end();
         } else if (end == "else") {
           expect_block_end();
@@ -186,7 +186,7 @@ class Parser {
       s->type = StmtType::For;
       parse_assign_targets(*s, false);
       if (!skip_name("in")) unexpected("'in'");
-      s->expr = parse_tuple(false, /*with_condexpr=*/false);
+      s->expr = parse_tuple(/*with_condexpr=*/false);
       if (skip_name("if")) s->cond = parse_expression();
       if (skip_name("recursive")) fail("recursive for loops are not supported");
       expect_block_end();
@@ -200,7 +200,7 @@ class Parser {
       parse_assign_targets(*s, true);
       if (skip_op("=")) {
         s->type = StmtType::Set;
-        s->expr = parse_tuple(false);
+        s->expr = parse_tuple();
         expect_block_end();
       } else {
         if (s->target_tuple || !s->target_attr.empty()) unexpected("'='");
@@ -317,8 +317,9 @@ class Parser {
 
   // ---- expressions ----
 
-  ExprPtr parse_tuple(bool allow_empty_end, bool with_condexpr = true, bool explicit_parens = false) {
-    (void)allow_empty_end;
+  // jinja2's parse_tuple: one expression, or a tuple when commas follow. `with_condexpr` false stops
+  // before `if` (a for loop's filter); `explicit_parens` allows the empty tuple `()`.
+  ExprPtr parse_tuple(bool with_condexpr = true, bool explicit_parens = false) {
     int line = cur().line;
     std::vector<ExprPtr> items;
     bool is_tuple = false;
@@ -345,10 +346,7 @@ class Parser {
   bool tuple_end() const {
     const Token& t = cur();
     if (t.type == TokenType::VarEnd || t.type == TokenType::BlockEnd || t.type == TokenType::End) return true;
-    if (t.type == TokenType::Operator && (t.value == ")" || t.value == "]" || t.value == "}" || t.value == "="))
-      return true;
-    if (t.type == TokenType::Name && (t.value == "in" || t.value == "recursive" || t.value == "if")) return false;
-    return false;
+    return t.type == TokenType::Operator && (t.value == ")" || t.value == "]" || t.value == "}" || t.value == "=");
   }
 
   ExprPtr parse_expression() {
@@ -518,7 +516,7 @@ class Parser {
     }
     if (is_op("(")) {
       next();
-      ExprPtr e = parse_tuple(false, true, true);
+      ExprPtr e = parse_tuple(true, true);
       expect_op(")");
       return e;
     }
