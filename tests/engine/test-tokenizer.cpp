@@ -315,6 +315,37 @@ TEST(TokenizerHf, AddedTokensFromTokenizerConfig) {
   EXPECT_EQ(r.error().code, ErrorCode::not_found);
 }
 
+TEST(TokenizerHf, SentencePieceTokenizerJsonAddsTokensToTokenizerModel) {
+  // A Llama-style folder: tokenizer.json is SentencePiece-like (Metaspace), so tokenizer.model is used and
+  // tokenizer.json only contributes its added tokens.
+  auto dir = test::scratch("hf-spm-json");
+  ASSERT_TRUE(load_gguf("llama-spm").save_hf_folder(dir));
+  auto tj = nlohmann::json::parse(R"({
+    "added_tokens": [
+      {"id": 0, "content": "<unk>", "special": true},
+      {"id": 1, "content": "<s>", "special": true},
+      {"id": 2, "content": "</s>", "special": true},
+      {"id": 32000, "content": "<|end|>", "special": true, "rstrip": true, "lstrip": false}],
+    "pre_tokenizer": {"type": "Metaspace", "replacement": "▁"},
+    "model": {"type": "BPE", "vocab": {"<unk>": 0}, "merges": [], "byte_fallback": true}})");
+  test::write_text(dir / "tokenizer.json", tj.dump());
+  Tokenizer tok = load_folder(dir);
+  EXPECT_EQ(tok.kind(), Tokenizer::Kind::sentencepiece);
+  EXPECT_EQ(tok.vocab_size(), 32001);
+  EXPECT_EQ(tok.token_type(32000), TokenType::control);
+  EXPECT_EQ(tok.token_type(0), TokenType::unknown);
+  // rstrip: the whitespace after <|end|> belongs to the token.
+  EXPECT_EQ(*tok.encode("Hi<|end|>  \nthere", false, true), *tok.encode("Hi<|end|>there", false, true));
+  auto cases = read_cases("llama-spm");
+  EXPECT_EQ(check_cases(tok, cases, "llama-spm (tokenizer.model + tokenizer.json)"), cases.size());
+  // Without tokenizer.model such a tokenizer.json is not supported.
+  fs::remove(dir / "tokenizer.model");
+  auto r = Tokenizer::from_hf_folder(dir);
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().code, ErrorCode::unsupported);
+  EXPECT_NE(r.error().hint.find("tokenizer.model"), std::string::npos);
+}
+
 TEST(TokenizerHf, LoadTokenizerDispatches) {
   auto g = load_tokenizer(vocab_dir() / "ggml-vocab-gpt-2.gguf");
   ASSERT_TRUE(g) << g.error().to_string();
