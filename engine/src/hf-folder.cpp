@@ -313,7 +313,8 @@ Expected<HfFolder> read_hf_folder(const fs::path& folder) {
       lookup = [&tok_json](const std::string& text) -> std::optional<int64_t> {
         if (const json* added = member(tok_json, "added_tokens"); added && added->is_array())
           for (auto& a : *added)
-            if (a.is_object() && a.value("content", std::string()) == text && a["id"].is_number_integer())
+            if (a.is_object() && a.contains("id") && a["id"].is_number_integer() && a.contains("content") &&
+                a["content"].is_string() && a["content"].get<std::string>() == text)
               return a["id"].get<int64_t>();
         const json& v = tok_json["model"]["vocab"];
         if (v.is_object()) {

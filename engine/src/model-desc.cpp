@@ -379,6 +379,10 @@ Expected<ModelDesc> describe_gguf(const GgufFile& f) {
   if (t.eos_id) t.eos_token = token_text(*t.eos_id);
   t.add_bos = f.get_bool("tokenizer.ggml.add_bos_token").value_or(t.kind == TokenizerKind::sentencepiece);
   t.chat_template = f.get_string("tokenizer.chat_template");
+  // Recent llama.cpp files may carry the publisher's sampling defaults.
+  if (auto v = f.get_float("general.sampling.temp")) d.sampling.temperature = float(*v);
+  if (auto v = f.get_float("general.sampling.top_p")) d.sampling.top_p = float(*v);
+  if (auto v = f.get_int("general.sampling.top_k")) d.sampling.top_k = *v;
 
   finish(d, used, names);
   return d;

@@ -336,9 +336,12 @@ Expected<SafetensorsSet> SafetensorsSet::open_folder(const fs::path& folder) {
     if (!f) return Unexpected{f.error()};
     set.m_files.push_back(std::move(*f));
   } else {
+    bool has_bin = fs::exists(folder / "pytorch_model.bin", ec) ||
+                   fs::exists(folder / "pytorch_model.bin.index.json", ec);
     return make_error(ErrorCode::not_found,
                       folder.string() + ": no model.safetensors or model.safetensors.index.json",
-                      "a Hugging Face model folder holds its weights in safetensors files");
+                      has_bin ? "PyTorch .bin weights are not read (they are pickles); convert them to safetensors"
+                              : "a Hugging Face model folder holds its weights in safetensors files");
   }
   for (auto& f : set.m_files)
     for (auto& t : f.tensors()) set.m_all.push_back(&t);
