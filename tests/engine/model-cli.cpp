@@ -6,7 +6,9 @@
 
 #include <nlohmann/json.hpp>
 
+#include "hearth/gguf.h"
 #include "hearth/model-writer.h"
+#include "hearth/tokenizer.h"
 #include "test-util.h"
 
 using namespace hearth;
@@ -92,4 +94,38 @@ TEST(CliInfo, FailuresAreOneLineOnStderr) {
   EXPECT_NE(r.exit_code, 0);
   EXPECT_EQ(r.out, "");
   EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << r.err;
+}
+
+// The real test GGUF (converted by llama.cpp from a Hugging Face checkpoint) converted back into a
+// Hugging Face folder: `info` must describe the same network, and the numpy reference must find the
+// GGUF q/k rows equal to llama.cpp's permutation of the folder's rows.
+TEST(CliInfo, RealGgufConvertedToHfFolderDescribesTheSameModel) {
+  const auto gguf_path = hearth::test::testdata("models/llama-2-tiny-random.gguf");
+  auto m = open_model(gguf_path);
+  ASSERT_TRUE(m) << m.error().message;
+  auto dir = hearth::test::scratch("cli-convert");
+  auto tok = Tokenizer::from_gguf(*m->gguf());
+  ASSERT_TRUE(tok) << tok.error().message;
+  ASSERT_TRUE(tok->save_hf_folder(dir / "tok"));
+  auto w = read_weights(*m);
+  ASSERT_TRUE(w) << w.error().message;
+  HfWriteOptions opt;
+  opt.tokenizer_file = dir / "tok" / "tokenizer.model";
+  ASSERT_TRUE(write_hf_folder(*w, dir / "hf", opt));
+
+  json g = info_json(gguf_path.string());
+  json h = info_json((dir / "hf").string());
+  EXPECT_EQ(g["hyperparameters"], h["hyperparameters"]);
+  EXPECT_EQ(g["n_params"], h["n_params"]);
+  EXPECT_EQ(h["tokenizer"]["kind"], "sentencepiece");
+  EXPECT_EQ(h["tokenizer"]["n_tokens"], 32000);
+  EXPECT_EQ(h["tokenizer"]["add_bos"], true);
+  EXPECT_EQ(h["rope_layout"], "half-split");
+  EXPECT_EQ(g["rope_layout"], "interleaved");
+
+  auto r = hearth::test::run(std::string(HEARTH_PYTHON) + " '" +
+                             hearth::test::source_dir("tests/reference/model-permute-ref.py").string() + "' '" +
+                             (dir / "hf").string() + "' '" + gguf_path.string() + "'");
+  EXPECT_EQ(r.exit_code, 0) << r.out << r.err;
+  EXPECT_NE(r.out.find("12 tensors equal, 2 of them after"), std::string::npos) << r.out;
 }

@@ -7,7 +7,8 @@ Reads both files with independent readers (numpy + struct, no Hearth code) and c
 weight equals the Hugging Face weight, except that for `llama` the q/k projections must equal
 llama.cpp's converter permutation (convert_hf_to_gguf.py, LlamaModel.permute):
     w.reshape(n_head, 2, rows // n_head // 2, *rest).swapaxes(1, 2).reshape(w.shape)
-with n_head = num_key_value_heads for k. Both files must hold F32 weights. Exit 0 when all match.
+with n_head = num_key_value_heads for k. The Hugging Face weights must be F32; the GGUF ones F32 or F16
+(compared after an exact F16 -> F32 widening). Exit 0 when all match.
 """
 import json
 import struct
@@ -77,10 +78,12 @@ def read_gguf(path):
     data = (pos + align - 1) // align * align
     tensors = {}
     for name, dims, typ, off in infos:
-        if typ != 0:
-            raise SystemExit(f"{name}: type {typ}, expected F32 (0)")
+        if typ not in (0, 1):
+            raise SystemExit(f"{name}: type {typ}, expected F32 (0) or F16 (1)")
         count = int(np.prod(dims))
-        arr = np.frombuffer(raw[data + off:data + off + 4 * count], dtype="<f4")
+        size = 4 if typ == 0 else 2
+        arr = np.frombuffer(raw[data + off:data + off + size * count], dtype="<f4" if typ == 0 else "<f2")
+        arr = arr.astype(np.float32)
         tensors[name] = arr.reshape(list(reversed(dims)))  # GGUF ne[0] is the fastest dimension
     return kv, tensors
 
