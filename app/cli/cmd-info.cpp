@@ -4,6 +4,8 @@
  * Non-obvious choice: the JSON form prints every number exactly (parameter count, bytes, epsilon as
  * stored) so scripts and tests compare values; the text form rounds for people.
  */
+#include <charconv>
+#include <cstdlib>
 #include <iostream>
 #include <map>
 #include <nlohmann/json.hpp>
@@ -22,6 +24,13 @@ std::string human_bytes(uint64_t n) {
   else if (n >= (1ull << 10)) std::snprintf(buf, sizeof buf, "%.1f KiB", double(n) / 1024.0);
   else std::snprintf(buf, sizeof buf, "%llu B", (unsigned long long)n);
   return buf;
+}
+
+// A float as JSON with its shortest decimal spelling (1e-05 rather than 9.999999747378752e-06).
+nlohmann::json fnum(float f) {
+  char buf[64];
+  auto res = std::to_chars(buf, buf + sizeof buf, f);
+  return std::strtod(std::string(buf, res.ptr).c_str(), nullptr);
 }
 
 std::string num(double v) {
@@ -57,13 +66,13 @@ void print_info(const std::string& path, bool as_json) {
     j["hyperparameters"] = {
         {"n_layer", p.n_layer},     {"n_embd", p.n_embd},       {"n_head", p.n_head},
         {"n_head_kv", p.n_head_kv}, {"head_dim", p.head_dim},   {"n_ff", p.n_ff},
-        {"n_vocab", p.n_vocab},     {"n_ctx_train", p.n_ctx_train}, {"rope_theta", p.rope_theta},
-        {"rms_eps", p.rms_eps},     {"tied_embeddings", p.tied_embeddings},
+        {"n_vocab", p.n_vocab},     {"n_ctx_train", p.n_ctx_train}, {"rope_theta", fnum(p.rope_theta)},
+        {"rms_eps", fnum(p.rms_eps)},     {"tied_embeddings", p.tied_embeddings},
         {"has_qkv_bias", p.has_qkv_bias}, {"has_o_bias", p.has_o_bias}, {"has_qk_norm", p.has_qk_norm},
         {"rope_scaling", {{"type", rope_scaling_name(p.rope_scaling.kind)},
-                          {"factor", p.rope_scaling.factor},
-                          {"low_freq_factor", p.rope_scaling.low_freq_factor},
-                          {"high_freq_factor", p.rope_scaling.high_freq_factor},
+                          {"factor", fnum(p.rope_scaling.factor)},
+                          {"low_freq_factor", fnum(p.rope_scaling.low_freq_factor)},
+                          {"high_freq_factor", fnum(p.rope_scaling.high_freq_factor)},
                           {"original_context_length", p.rope_scaling.original_ctx}}},
     };
     j["rope_layout"] = rope_layout_name(d.rope_layout);

@@ -347,6 +347,14 @@ Expected<HfFolder> read_hf_folder(const fs::path& folder) {
     t.eos_ids = !f.generation.eos_token_ids.empty() ? f.generation.eos_token_ids : f.config.eos_token_ids;
     if (t.eos_ids.empty() && tcfg.eos_token)
       if (auto id = lookup(*tcfg.eos_token)) t.eos_ids.push_back(*id);
+    // A SentencePiece model knows its own BOS/EOS when no JSON file says.
+    if (t.kind == TokenizerKind::sentencepiece) {
+      if (!t.bos_id && sp.bos_id() >= 0) t.bos_id = sp.bos_id();
+      if (t.eos_ids.empty() && sp.eos_id() >= 0) t.eos_ids.push_back(sp.eos_id());
+      if (t.bos_id && t.bos_token.empty() && *t.bos_id < sp.GetPieceSize()) t.bos_token = sp.IdToPiece(int(*t.bos_id));
+      if (!t.eos_ids.empty() && t.eos_token.empty() && t.eos_ids[0] < sp.GetPieceSize())
+        t.eos_token = sp.IdToPiece(int(t.eos_ids[0]));
+    }
     if (!t.eos_ids.empty()) t.eos_id = t.eos_ids.front();
     if (tcfg.add_bos_token) t.add_bos = *tcfg.add_bos_token;
     else if (t.kind == TokenizerKind::sentencepiece) t.add_bos = true;

@@ -40,6 +40,8 @@ TEST(CliInfo, TestGgufShowsItsRealHyperParameters) {
   EXPECT_EQ(j["hyperparameters"]["n_ff"], 32);
   EXPECT_EQ(j["hyperparameters"]["n_vocab"], 32000);
   EXPECT_EQ(j["hyperparameters"]["n_ctx_train"], 4096);
+  EXPECT_EQ(j["hyperparameters"]["rms_eps"], 1e-5);  // printed in its shortest form
+  EXPECT_EQ(j["hyperparameters"]["rope_theta"], 10000.0);
   EXPECT_EQ(j["n_params"], 513048);
   EXPECT_EQ(j["file_size"], std::filesystem::file_size(path));
   EXPECT_EQ(j["tensor_types"]["F16"], 9);  // embedding, output, 4 attention, 3 feed-forward
@@ -120,6 +122,9 @@ TEST(CliInfo, RealGgufConvertedToHfFolderDescribesTheSameModel) {
   EXPECT_EQ(h["tokenizer"]["kind"], "sentencepiece");
   EXPECT_EQ(h["tokenizer"]["n_tokens"], 32000);
   EXPECT_EQ(h["tokenizer"]["add_bos"], true);
+  EXPECT_EQ(h["tokenizer"]["bos_id"], 1) << "from the SentencePiece model itself";
+  EXPECT_EQ(h["tokenizer"]["eos_id"], 2);
+  EXPECT_EQ(h["tokenizer"]["eos_token"], "</s>");
   EXPECT_EQ(h["rope_layout"], "half-split");
   EXPECT_EQ(g["rope_layout"], "interleaved");
 
