@@ -536,3 +536,59 @@ TEST(ModelErrors, VocabOnlyFileAndLoneSafetensorsFileExplainThemselves) {
   ASSERT_FALSE(m);
   EXPECT_NE(m.error().hint.find(dir.string()), std::string::npos) << m.error().to_string();
 }
+
+TEST(ModelErrors, ImpossibleHyperParametersAreRejected) {
+  ModelParams p = tiny_params(Architecture::llama);
+  auto w = make_random_weights(p, 1);
+  auto dir = hearth::test::scratch("bad-hparams");
+  ASSERT_TRUE(write_hf_folder(*w, dir));
+  auto original = nlohmann::json::parse(hearth::test::read_text(dir / "config.json"));
+  struct Case { const char* key; nlohmann::json value; const char* expect; };
+  for (const Case& c : {Case{"num_key_value_heads", 3, "not a multiple of n_head_kv"},
+                        Case{"num_hidden_layers", 0, "num_hidden_layers"},
+                        Case{"head_dim", 7, "odd"},
+                        Case{"vocab_size", -5, "vocab_size"},
+                        Case{"rms_norm_eps", "tiny", "rms_norm_eps"}}) {
+    auto cfg = original;
+    cfg[c.key] = c.value;
+    hearth::test::write_text(dir / "config.json", cfg.dump());
+    auto m = open_model(dir);
+    ASSERT_FALSE(m) << c.key;
+    EXPECT_NE(m.error().message.find(c.expect), std::string::npos) << c.key << ": " << m.error().message;
+  }
+}
+
+TEST(ModelErrors, GgufKeyOfTheWrongTypeIsNamed) {
+  ModelParams p = tiny_params(Architecture::llama);
+  auto w = make_random_weights(p, 1);
+  auto dir = hearth::test::scratch("bad-key-type");
+  ASSERT_TRUE(write_gguf_model(*w, dir / "m.gguf"));
+  auto g = GgufFile::open(dir / "m.gguf");
+  ASSERT_TRUE(g);
+  GgufWriter copy;
+  for (auto& kv : g->metadata()) copy.set(kv.key, kv.value);
+  copy.set_string("llama.feed_forward_length", "lots");
+  for (auto& t : g->tensors())
+    ASSERT_TRUE(copy.add_tensor_raw(t.name, t.shape, t.type, g->tensor_data(t), t.nbytes));
+  ASSERT_TRUE(copy.write(dir / "bad.gguf"));
+  auto m = open_model(dir / "bad.gguf");
+  ASSERT_FALSE(m);
+  EXPECT_NE(m.error().message.find("'llama.feed_forward_length' should be an integer"), std::string::npos)
+      << m.error().message;
+}
+
+TEST(ModelHf, LinearRopeScalingRoundTrips) {
+  ModelParams p = tiny_params(Architecture::qwen2);
+  p.rope_scaling.kind = RopeScalingKind::linear;
+  p.rope_scaling.factor = 4.0f;
+  auto w = make_random_weights(p, 4);
+  auto dir = hearth::test::scratch("linear-rope");
+  ASSERT_TRUE(write_hf_folder(*w, dir / "hf"));
+  ASSERT_TRUE(write_gguf_model(*w, dir / "m.gguf"));
+  Model h = open_ok(dir / "hf");
+  Model g = open_ok(dir / "m.gguf");
+  EXPECT_TRUE(h.desc().params == p);
+  EXPECT_TRUE(g.desc().params == p);
+  EXPECT_EQ(g.gguf()->get_string("qwen2.rope.scaling.type"), "linear");
+  EXPECT_TRUE(h.desc().rope_freq_factors.empty());
+}
