@@ -9,6 +9,7 @@
 #include <thread>
 
 #include "hearth/chat-template.h"
+#include "test-util.h"
 
 namespace {
 
@@ -209,6 +210,45 @@ TEST(ChatTemplate, RendersFromManyThreadsAtOnce) {
     });
   for (auto& th : threads) th.join();
   for (int k = 0; k < 8; ++k) EXPECT_EQ(ok[k], 50);
+}
+
+// Every shared template damaged in many ways (cut short, a byte dropped, a byte replaced by a delimiter
+// character): parsing and rendering must always return, and every failure must be a template_error
+// with a message.
+TEST(ChatTemplate, DamagedRealTemplatesFailCleanly) {
+  namespace fs = std::filesystem;
+  ordered_json messages = ordered_json::array({{{"role", "system"}, {"content", "sys"}},
+                                               {{"role", "user"}, {"content", "hi"}},
+                                               {{"role", "assistant"}, {"content", "hello"}},
+                                               {{"role", "user"}, {"content", "bye"}}});
+  ChatTemplateOptions opt;
+  opt.add_generation_prompt = true;
+  opt.max_steps = 200000;
+  size_t variants = 0, bad = 0;
+  for (const auto& entry : fs::directory_iterator(hearth::test::testdata("chat-templates"))) {
+    const std::string src = hearth::test::read_text(entry.path());
+    const size_t stride = std::max<size_t>(1, src.size() / 25);
+    for (size_t at = 0; at < src.size(); at += stride) {
+      std::vector<std::string> damaged = {src.substr(0, at), src.substr(0, at) + src.substr(at + 1)};
+      for (char c : {'{', '}', '%', '"', '(', '|'}) {
+        std::string v = src;
+        v[at] = c;
+        damaged.push_back(std::move(v));
+      }
+      for (const auto& v : damaged) {
+        ++variants;
+        auto t = ChatTemplate::parse(v);
+        if (!t) {
+          bad += t.error().code != ErrorCode::template_error || t.error().message.empty();
+          continue;
+        }
+        auto r = t->render(messages, opt);
+        if (!r) bad += r.error().code != ErrorCode::template_error || r.error().message.empty();
+      }
+    }
+  }
+  EXPECT_GT(variants, 5000u);
+  EXPECT_EQ(bad, 0u);
 }
 
 }  // namespace
