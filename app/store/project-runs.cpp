@@ -280,9 +280,11 @@ Expected<void> Project::appendMetrics(Id runId, const std::vector<MetricRecord>&
     size_t next = 0;
     // Extend the series' newest chunk when it is small and the new points all come after it. Only
     // the newest: readers resolve a step logged twice by chunk id, so merged points must stay newest.
+    // (max(id) comes from the covering index; selecting `data` in the same query would make SQLite
+    // read every chunk's blob of the series into a sorter.)
     auto last = db.prepare(
-        "SELECT id, last_step, count, data FROM metric_chunks WHERE run_id = ? AND name_id = ? "
-        "ORDER BY id DESC LIMIT 1");
+        "SELECT id, last_step, count FROM metric_chunks WHERE id = "
+        "(SELECT max(id) FROM metric_chunks WHERE run_id = ? AND name_id = ?)");
     if (!last) return fail(last.error());
     last->bind(1, runId).bind(2, *nameId);
     auto row = last->step();
@@ -291,8 +293,13 @@ Expected<void> Project::appendMetrics(Id runId, const std::vector<MetricRecord>&
       const Id chunkId = last->int64(0);
       const size_t have = static_cast<size_t>(last->int64(2));
       const size_t take = std::min(pts.size(), MERGE_BELOW - have);
-      const void* old = sqlite3_column_blob(last->handle(), 3);
-      const size_t oldBytes = static_cast<size_t>(sqlite3_column_bytes(last->handle(), 3));
+      auto blob = db.prepare("SELECT data FROM metric_chunks WHERE id = ?");
+      if (!blob) return fail(blob.error());
+      blob->bind(1, chunkId);
+      auto blobRow = blob->step();
+      if (!blobRow) return fail(blobRow.error());
+      const void* old = *blobRow ? sqlite3_column_blob(blob->handle(), 0) : nullptr;
+      const size_t oldBytes = *blobRow ? static_cast<size_t>(sqlite3_column_bytes(blob->handle(), 0)) : 0;
       if (oldBytes != have * sizeof(MetricPoint))
         return fail(Error{ErrorCode::format, "project '" + db.path() + "': metric chunk " + std::to_string(chunkId) +
                                                  " is damaged (size does not match its count)", {}});

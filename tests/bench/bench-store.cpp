@@ -21,6 +21,7 @@
 
 using namespace hearth::store;
 using Clock = std::chrono::steady_clock;
+using RunRecord = hearth::store::Run;
 
 namespace {
 
@@ -62,7 +63,7 @@ int main(int argc, char** argv) {
   const char* names[] = {"loss", "lr", "grad_norm", "tokens_per_s"};
   Id lossRun = 0;
   for (int batchSize : {100, 1000, 10000}) {
-    Run r;
+    RunRecord r;
     r.name = "bench batch " + std::to_string(batchSize);
     Id run = check(project.createRun(r));
     check(project.startRun(run));
@@ -94,6 +95,28 @@ int main(int argc, char** argv) {
     lossRun = run;
   }
 
+  // The same 1000-point batches without the per-commit fsync: the store's CPU cost alone. (Projects
+  // always run with synchronous=FULL; this row only separates CPU time from disk latency.)
+  {
+    check(project.database().exec("PRAGMA synchronous=OFF"));
+    RunRecord r;
+    r.name = "bench no fsync";
+    Id run = check(project.createRun(r));
+    std::vector<MetricRecord> batch;
+    const std::int64_t target = std::min<std::int64_t>(points, 1000000);
+    auto t0 = Clock::now();
+    for (std::int64_t step = 0; step * 4 < target;) {
+      batch.clear();
+      for (int k = 0; k < 250; ++k, ++step)
+        for (const char* n : names)
+          batch.push_back({n, {step, 1.0 / double(step + 1), 1.7e9 + double(step) * 0.1, step * 4096}});
+      check(project.appendMetrics(run, batch));
+    }
+    double s = secondsSince(t0);
+    std::printf("%-52s %14.0f\n", "insert, batches of 1000 points, no fsync (points/s)", double(target) / s);
+    check(project.database().exec("PRAGMA synchronous=FULL"));
+  }
+
   // One metric with exactly `points` points, among three others, for the read test and the size.
   auto sizeNow = [&] {
     check(project.database().exec("PRAGMA wal_checkpoint(TRUNCATE)"));
@@ -101,7 +124,7 @@ int main(int argc, char** argv) {
            check(project.database().queryInt("PRAGMA page_size"));
   };
   std::int64_t before = sizeNow();
-  Run r;
+  RunRecord r;
   r.name = "bench read";
   Id readRun = check(project.createRun(r));
   check(project.startRun(readRun));
