@@ -14,10 +14,6 @@
 
 namespace hearth::quants {
 
-static inline int round_clamp(float v, int lo, int hi) {
-  return std::clamp(int(std::lround(v)), lo, hi);
-}
-
 // The 12 bytes of packed 6-bit scales and mins of Q4_K and Q5_K: sub-blocks 0..3 keep their 6 bits in
 // bytes 0..7; sub-blocks 4..7 keep their low 4 bits in bytes 8..11 and their top 2 bits in the top bits
 // of bytes 0..7.

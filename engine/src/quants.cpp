@@ -71,33 +71,38 @@ uint16_t float_to_half(float f) {
 
 AffineFit fit_affine(const float* x, int n, int nmax, bool offset_nonpositive) {
   float lo = x[0], hi = x[0];
-  for (int i = 1; i < n; ++i) {
+  double sx = 0, sxx = 0;
+  for (int i = 0; i < n; ++i) {
     lo = std::min(lo, x[i]);
     hi = std::max(hi, x[i]);
+    sx += x[i];
+    sxx += double(x[i]) * x[i];
   }
   if (offset_nonpositive) lo = std::min(lo, 0.0f);
   if (!(hi > lo)) return {0.0f, lo};
 
   AffineFit best{(hi - lo) / float(nmax), lo};
   double best_err = INFINITY;
-  std::array<int, 512> q{};
-  // Candidate grids: the plain min..max grid and a few slightly finer or coarser ones.
-  for (int step = -6; step <= 6; ++step) {
-    float a = (hi - lo) / (float(nmax) + 0.12f * float(step));
+  // Candidate grids: the plain min..max grid and a few slightly finer or coarser ones. For each, the
+  // levels q are fixed by rounding and (a, b) re-fitted by least squares; the residual of that fit,
+  // from the sums alone, ranks the candidates (re-rounding with the fitted a, b only lowers it).
+  for (int step = -4; step <= 4; ++step) {
+    const float a = (hi - lo) / (float(nmax) + 0.15f * float(step));
     if (!(a > 0)) continue;
-    float ia = 1.0f / a;
-    double sq = 0, sqq = 0, sx = 0, sqx = 0;
+    const float ia = 1.0f / a;
+    // Float/int accumulators (exact for the integer sums; n <= 32 keeps the float sum accurate) keep
+    // this innermost loop free of long double-precision dependency chains.
+    int isq = 0, isqq = 0;
+    float fsqx = 0;
     for (int i = 0; i < n; ++i) {
-      int qi = std::clamp(int(std::lround((x[i] - lo) * ia)), 0, nmax);
-      q[size_t(i)] = qi;
-      sq += qi;
-      sqq += double(qi) * qi;
-      sx += x[i];
-      sqx += double(qi) * x[i];
+      const int qi = round_clamp((x[i] - lo) * ia, 0, nmax);
+      isq += qi;
+      isqq += qi * qi;
+      fsqx += float(qi) * x[i];
     }
-    // Least-squares a', b' for these q: minimise sum (a q + b - x)^2.
-    double det = n * sqq - sq * sq;
+    const double sq = isq, sqq = isqq, sqx = fsqx;
     double fa, fb;
+    const double det = n * sqq - sq * sq;
     if (det > 0) {
       fa = (n * sqx - sq * sx) / det;
       fb = (sqq * sx - sq * sqx) / det;
@@ -110,13 +115,8 @@ AffineFit fit_affine(const float* x, int n, int nmax, bool offset_nonpositive) {
       fa = sqq > 0 ? sqx / sqq : a;
     }
     if (fa < 0) fa = 0;
-    double err = 0;
-    for (int i = 0; i < n; ++i) {
-      // Error after re-rounding each element to its nearest level for (fa, fb), as the packer will.
-      double qi = fa > 0 ? std::clamp(std::nearbyint((x[i] - fb) / fa), 0.0, double(nmax)) : 0.0;
-      double e = fa * qi + fb - x[i];
-      err += e * e;
-    }
+    // sum (fa q + fb - x)^2 expanded into the sums.
+    const double err = fa * fa * sqq + 2 * fa * fb * sq + n * fb * fb - 2 * fa * sqx - 2 * fb * sx + sxx;
     if (err < best_err) {
       best_err = err;
       best = {float(fa), float(fb)};
@@ -135,35 +135,28 @@ float fit_symmetric(const float* x, int n, int qmin, int qmax) {
   }
   if (amax == 0) return 0.0f;
   // The value of largest magnitude maps to the end of the range that has more room (qmin, e.g. -8),
-  // so d carries the opposite sign of that value.
+  // so d carries the opposite sign of that value. For fixed levels q the least-squares scale is
+  // sum(x q) / sum(q q), with residual sum(x x) - sum(x q)^2 / sum(q q): maximising sum(x q)^2 / sum(q q)
+  // picks the best candidate without a second pass.
   float best_d = mx / float(qmin);
-  double best_err = INFINITY;
-  for (int step = -6; step <= 6; ++step) {
-    float d = mx / (float(qmin) + 0.1f * float(step));
-    float id = 1.0f / d;
-    double sxq = 0, sqq = 0;
+  double best_score = -1;
+  for (int step = -4; step <= 4; ++step) {
+    const float d = mx / (float(qmin) + 0.15f * float(step));
+    const float id = 1.0f / d;
+    float fsxq = 0;
+    int isqq = 0;
     for (int i = 0; i < n; ++i) {
-      double qi = std::clamp(std::nearbyint(double(x[i] * id)), double(qmin), double(qmax));
-      sxq += x[i] * qi;
-      sqq += qi * qi;
+      const int qi = round_clamp(x[i] * id, qmin, qmax);
+      fsxq += x[i] * float(qi);
+      isqq += qi * qi;
     }
-    double fd = sqq > 0 ? sxq / sqq : d;  // least-squares scale for these q
-    double err = 0;
-    for (int i = 0; i < n; ++i) {
-      double qi = std::clamp(std::nearbyint(x[i] / fd), double(qmin), double(qmax));
-      double e = fd * qi - x[i];
-      err += e * e;
-    }
-    if (err < best_err) {
-      best_err = err;
-      best_d = float(fd);
+    const double sxq = fsxq, sqq = isqq;
+    if (sqq > 0 && sxq * sxq / sqq > best_score) {
+      best_score = sxq * sxq / sqq;
+      best_d = float(sxq / sqq);
     }
   }
   return best_d;
-}
-
-static inline int round_clamp(float v, int lo, int hi) {
-  return std::clamp(int(std::lround(v)), lo, hi);
 }
 
 // ---- dequantization --------------------------------------------------------------------------------

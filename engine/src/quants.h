@@ -8,6 +8,7 @@
 #pragma once
 
 #include <cstdint>
+#include <algorithm>
 #include <cstring>
 
 namespace hearth::quants {
@@ -48,6 +49,14 @@ inline float load_half(const uint8_t* p) { return half_to_float(load_u16(p)); }
 inline void store_half(uint8_t* p, float f) {
   uint16_t h = float_to_half(f);
   std::memcpy(p, &h, 2);
+}
+
+// Nearest integer to v (halves up), clamped to [lo, hi], lo >= -1024. Clamping in float first keeps
+// the conversion defined for any finite v; the +1024 bias makes truncation act as floor, so the whole
+// thing is branch-free (it sits in the innermost loop of every quantizer).
+inline int round_clamp(float v, int lo, int hi) {
+  v = std::min(std::max(v, float(lo)), float(hi));
+  return int(v + 1024.5f) - 1024;
 }
 
 // Fits x[i] ≈ a * q[i] + b, q[i] an integer in [0, nmax], over a few candidate grids each refined by
