@@ -12,6 +12,21 @@
 
 namespace hearth::jinja {
 
+namespace {
+// Counts one level of C++ recursion for its lifetime.
+struct EvalDepth {
+  int& depth;
+  EvalDepth(int& d, int limit) : depth(d) {
+    if (++depth > limit) {
+      --depth;
+      throw RenderError("template evaluation nested deeper than " + std::to_string(limit) + " levels");
+    }
+  }
+  ~EvalDepth() { --depth; }
+};
+}  // namespace
+
+
 const Value* Frame::find(std::string_view name) const {
   for (const Frame* f = this; f; f = f->parent)
     for (auto it = f->vars.rbegin(); it != f->vars.rend(); ++it)
@@ -47,6 +62,7 @@ std::string Interpreter::render(const Program& program, Frame& root) {
   m_root = &root;
   m_steps = 0;
   m_depth = 0;
+  m_eval_depth = 0;
   std::string out;
   exec(program.body, root, out);
   return out;
@@ -73,6 +89,7 @@ void unpack_into(Frame& f, const std::vector<std::string>& names, const Value& v
 }  // namespace
 
 Interpreter::Flow Interpreter::exec(const Body& body, Frame& f, std::string& out) {
+  EvalDepth guard(m_eval_depth, m_limits.max_eval_depth);
   for (const StmtPtr& sp : body) {
     const Stmt& s = *sp;
     try {
@@ -550,6 +567,7 @@ void slice_indices(int64_t n, const Value* start, const Value* stop, const Value
 }  // namespace
 
 Value Interpreter::eval(const Expr& e, Frame& f) {
+  EvalDepth guard(m_eval_depth, m_limits.max_eval_depth);
   switch (e.type) {
     case ExprType::Const: return e.value;
     case ExprType::Name: {

@@ -30,6 +30,7 @@ struct Limits {
   size_t max_output_bytes = 64u << 20;  // rendered text
   uint64_t max_steps = 20'000'000;      // loop iterations + macro calls + filter items
   int max_call_depth = 100;             // nested macro calls
+  int max_eval_depth = 2000;            // nested evaluation (expressions inside macros inside loops)
 };
 
 class Interpreter {
@@ -64,7 +65,8 @@ class Interpreter {
   std::tm m_now;
   Frame* m_root = nullptr;
   uint64_t m_steps = 0;
-  int m_depth = 0;
+  int m_depth = 0;       // macro calls in progress
+  int m_eval_depth = 0;  // C++ recursion of eval/exec, bounded so no template can exhaust the stack
 };
 
 // Builtins (jinja-builtins.cpp): filters, tests, methods of str/dict/list, and the globals.
