@@ -134,7 +134,10 @@ TEST_P(VocabVectors, EveryCaseMatches) {
   std::printf("[vocab] %-16s %zu/%zu cases pass (%s, pre '%s', %d tokens, loaded in %.3f s)\n", fam.c_str(), pass,
               cases.size(), Tokenizer::kind_name(tok.kind()), tok.pre_tokenizer().c_str(), tok.vocab_size(), load_s);
   EXPECT_EQ(pass, cases.size());
+#if defined(NDEBUG) && !defined(__SANITIZE_ADDRESS__)
+  // Optimized builds: a 100k-token vocabulary loads in about 0.2 s (debug and sanitizer builds are slower).
   EXPECT_LT(load_s, 1.0) << "vocabulary loading is too slow";
+#endif
 }
 
 TEST_P(LosslessVocab, DecodeInvertsEncode) {
@@ -664,7 +667,7 @@ TEST(TokenizerBadInput, TokenizerJson) {
   EXPECT_TRUE(try_json("{" + bl + R"(, "model": {"type": "BPE", "vocab": {"a": 0}, "merges": []}})"));
   // tokenizer.model that is not a protobuf.
   fs::remove(dir / "tokenizer.json");
-  test::write_text(dir / "tokenizer.model", std::string("\x0a\xff\xff\xff\xff\x0f garbage", 17));
+  test::write_text(dir / "tokenizer.model", std::string("\x0a\xff\xff\xff\xff\x0f garbage", 14));
   expect_error(Tokenizer::from_hf_folder(dir), ErrorCode::format, "tokenizer.model");
 }
 
