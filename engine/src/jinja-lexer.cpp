@@ -18,6 +18,41 @@ namespace {
 
 bool is_space(char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\v' || c == '\f'; }
 
+// Python's str.isspace() for a code point (what rstrip() and the regex \s strip around `-` markers).
+bool is_py_space(uint32_t c) {
+  return c == ' ' || (c >= 0x09 && c <= 0x0d) || (c >= 0x1c && c <= 0x1f) || c == 0x85 || c == 0xa0 ||
+         c == 0x1680 || (c >= 0x2000 && c <= 0x200a) || c == 0x2028 || c == 0x2029 || c == 0x202f ||
+         c == 0x205f || c == 0x3000;
+}
+
+// Length in bytes of the whitespace character starting at s[k] (0 if none).
+size_t space_at(std::string_view s, size_t k) {
+  unsigned char c = static_cast<unsigned char>(s[k]);
+  if (c < 0x80) return is_py_space(c) ? 1 : 0;
+  size_t n = (c >> 5) == 6 ? 2 : (c >> 4) == 14 ? 3 : 0;
+  if (n == 0 || k + n > s.size()) return 0;
+  uint32_t cp = n == 2 ? (c & 0x1f) : (c & 0x0f);
+  for (size_t j = 1; j < n; ++j) cp = (cp << 6) | (static_cast<unsigned char>(s[k + j]) & 0x3f);
+  return is_py_space(cp) ? n : 0;
+}
+
+// Length in bytes of the whitespace character ending at s[e-1] (0 if none).
+size_t space_before(std::string_view s, size_t e) {
+  for (size_t n = 1; n <= 3 && n <= e; ++n) {
+    unsigned char c = static_cast<unsigned char>(s[e - n]);
+    if ((c & 0xc0) == 0x80) continue;  // a continuation byte: the character starts further back
+    return space_at(s, e - n) == n ? n : 0;
+  }
+  return 0;
+}
+
+// Python's str.rstrip().
+void rstrip_py(std::string& s) {
+  size_t e = s.size(), n;
+  while (e > 0 && (n = space_before(s, e)) > 0) e -= n;
+  s.resize(e);
+}
+
 std::string normalize(std::string_view src) {
   std::string out;
   out.reserve(src.size());
@@ -101,9 +136,7 @@ class Lexer {
       char kind = m_src[start + 1];  // '{', '%' or '#'
       char sign = start + 2 < m_src.size() ? m_src[start + 2] : 0;
       if (sign == '-') {
-        size_t e = text.size();
-        while (e > 0 && is_space(text[e - 1])) --e;
-        text.resize(e);
+        rstrip_py(text);
       } else if (sign != '+' && kind != '{') {
         size_t l_pos = text.rfind('\n');
         l_pos = l_pos == std::string::npos ? 0 : l_pos + 1;
@@ -171,10 +204,11 @@ class Lexer {
   bool after_end(bool strip_all, bool trim_newline) {
     bool newline = false;
     if (strip_all) {
-      while (m_pos < m_src.size() && is_space(m_src[m_pos])) {
+      size_t n;
+      while (m_pos < m_src.size() && (n = space_at(m_src, m_pos)) > 0) {
         newline = m_src[m_pos] == '\n';
         if (newline) ++m_line;
-        ++m_pos;
+        m_pos += n;
       }
     } else if (trim_newline && m_pos < m_src.size() && m_src[m_pos] == '\n') {
       ++m_line;
@@ -231,11 +265,7 @@ class Lexer {
         continue;
       }
       std::string body = m_src.substr(m_pos, b - m_pos);
-      if (sign == '-') {
-        size_t e = body.size();
-        while (e > 0 && is_space(body[e - 1])) --e;
-        body.resize(e);
-      }
+      if (sign == '-') rstrip_py(body);
       emit_text(std::move(body), m_line);
       count_lines(m_pos, q + 2);
       m_pos = q + 2;
