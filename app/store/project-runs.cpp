@@ -9,6 +9,7 @@
 
 #include <algorithm>
 #include <bit>
+#include <cstring>
 #include <cstddef>
 #include <string_view>
 #include <unordered_map>
@@ -370,7 +371,8 @@ Expected<std::vector<MetricPoint>> Project::readMetric(Id runId, const std::stri
     if (!row) return fail(row.error());
     if (!*row) break;
     const size_t count = static_cast<size_t>(st->int64(3));
-    const auto* data = static_cast<const MetricPoint*>(sqlite3_column_blob(st->handle(), 4));
+    // The blob may sit at any address inside a page buffer: copy bytes, never read it as MetricPoint.
+    const void* data = sqlite3_column_blob(st->handle(), 4);
     const size_t bytes = static_cast<size_t>(sqlite3_column_bytes(st->handle(), 4));
     if (bytes != count * sizeof(MetricPoint) || (count && !data))
       return fail(Error{ErrorCode::format, "project '" + im.db.path() + "': metric chunk " +
@@ -379,14 +381,20 @@ Expected<std::vector<MetricPoint>> Project::readMetric(Id runId, const std::stri
     first = false;
     segments.push_back({st->int64(0), out.size()});
     prevLast = std::max(prevLast, st->int64(2));
+    const size_t base = out.size();
+    out.resize(base + count);
+    if (count) std::memcpy(out.data() + base, data, bytes);
     // Points inside a chunk are in step order: trim to the range with two binary searches.
-    const MetricPoint* b = data;
-    const MetricPoint* e = data + count;
-    if (st->int64(1) < fromStep)
-      b = std::lower_bound(b, e, fromStep, [](const MetricPoint& p, std::int64_t s) { return p.step < s; });
-    if (st->int64(2) > toStep)
-      e = std::upper_bound(b, e, toStep, [](std::int64_t s, const MetricPoint& p) { return s < p.step; });
-    out.insert(out.end(), b, e);
+    if (st->int64(2) > toStep) {
+      auto e = std::upper_bound(out.begin() + static_cast<std::ptrdiff_t>(base), out.end(), toStep,
+                                [](std::int64_t s, const MetricPoint& p) { return s < p.step; });
+      out.erase(e, out.end());
+    }
+    if (st->int64(1) < fromStep) {
+      auto b = std::lower_bound(out.begin() + static_cast<std::ptrdiff_t>(base), out.end(), fromStep,
+                                [](const MetricPoint& p, std::int64_t s) { return p.step < s; });
+      out.erase(out.begin() + static_cast<std::ptrdiff_t>(base), b);
+    }
   }
   if (!ordered) {
     // A step was logged more than once: keep the point from the newest chunk (highest id).
