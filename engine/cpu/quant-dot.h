@@ -1,0 +1,32 @@
+/* Internal: dot products of quantized weight rows against activations quantized on the fly (ggml's
+ * vec_dot scheme): Q8_0/Q4_0 rows against Q8_0 activations, K-quant rows against Q8_K activations.
+ *
+ * Non-obvious choice: the activation is quantized once per matrix product and shared by every row and
+ * thread; its rounding (about 0.4% of each block's largest value) is the price of integer dot products,
+ * which read a quarter (Q8) or an eighth (Q4) of the bytes an F32 row would.
+ */
+#pragma once
+
+#include <cstdint>
+
+#include "hearth/tensor-types.h"
+
+namespace hearth::cpu {
+
+// Up to this many tokens a matrix product uses the quantized dot; larger batches (prefill) dequantize
+// tiles of rows and use the F32 path, whose cost is spread over the batch.
+constexpr int64_t QUANT_DOT_MAX_TOKENS = 4;
+
+struct QuantDot {
+  GgmlType weight_type;
+  int64_t block;                                             // elements per activation block
+  uint64_t act_block_bytes;                                  // bytes per activation block
+  void (*quantize_act)(const float* x, uint8_t* dst, int64_t n);
+  float (*dot)(const uint8_t* w_row, const uint8_t* act, int64_t n);
+  uint64_t act_row_bytes(int64_t n) const { return uint64_t(n / block) * act_block_bytes; }
+};
+
+// The kernel for weights of `type`, or nullptr when there is none (the F32 path serves).
+const QuantDot* quant_dot_for(GgmlType type);
+
+}  // namespace hearth::cpu

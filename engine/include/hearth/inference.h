@@ -1,0 +1,87 @@
+/* The forward pass on the CPU: an InferenceSession runs a Model (llama, qwen2, qwen3) over tokens and
+ * returns logits, keeping the keys and values of every evaluated position in its KV cache.
+ *
+ * Non-obvious choice: a session keeps the list of tokens it has evaluated, so a caller that re-submits a
+ * longer conversation (chat) only pays for the new suffix: `common_prefix()` + `truncate()` rewind the
+ * cache to the part that still matches. The KV cache grows as positions are added (up to n_ctx), so a
+ * model whose training context is 128k does not reserve gigabytes for a short chat.
+ *
+ * Context full: eval() of tokens that would pass n_ctx fails with ErrorCode::out_of_range and changes
+ * nothing; truncating or sliding is the caller's explicit choice, never done silently.
+ *
+ * Ownership and threads: a session points into the Model it was made from, which must outlive it. One
+ * session is used by one thread at a time (it owns a pool of worker threads for its own computation);
+ * many sessions may share one Model.
+ */
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "hearth/error.h"
+#include "hearth/model.h"
+#include "hearth/tokenizer.h"
+
+namespace hearth {
+
+enum class KvType { f16, f32 };
+const char* kv_type_name(KvType t);
+
+struct InferenceOptions {
+  int64_t n_ctx = 0;            // positions the session can hold; 0: the model's training context
+  KvType kv_type = KvType::f16;  // element type of the KV cache
+  int n_threads = 0;            // worker threads; 0: all hardware threads
+  int64_t n_batch = 512;        // tokens per forward chunk when evaluating many at once
+};
+
+// Called between chunks of work; return false to stop (eval() then fails with ErrorCode::cancelled,
+// and the cache keeps the positions evaluated so far, which tokens() reports).
+using KeepGoing = std::function<bool()>;
+
+class InferenceSession {
+ public:
+  // Prepares a session for `model`. Errors: invalid_argument for n_ctx < 0 or n_threads < 0;
+  // unsupported when a weight's type cannot be computed with.
+  static Expected<std::unique_ptr<InferenceSession>> create(const Model& model,
+                                                            const InferenceOptions& options = {});
+  ~InferenceSession();
+  InferenceSession(const InferenceSession&) = delete;
+  InferenceSession& operator=(const InferenceSession&) = delete;
+
+  // Evaluates `tokens` after the ones already in the cache. `logits` (may be null) receives n_vocab
+  // values for the last token, or for every token (row by row) when `all_logits`.
+  // Errors: out_of_range for a token id outside the vocabulary or when the context would be full
+  // (nothing is evaluated then); cancelled when `keep_going` said stop.
+  Expected<void> eval(std::span<const TokenId> tokens, std::vector<float>* logits, bool all_logits = false,
+                      const KeepGoing& keep_going = {});
+
+  // Tokens whose keys and values are in the cache, in order.
+  const std::vector<TokenId>& tokens() const;
+  int64_t n_past() const;
+  int64_t n_ctx() const;
+  int64_t n_vocab() const;
+  int n_threads() const;
+  KvType kv_type() const;
+  // Bytes held by the KV cache now.
+  uint64_t kv_bytes() const;
+
+  // Forgets every position at and after `n` (n <= n_past()).
+  void truncate(int64_t n);
+  void reset() { truncate(0); }
+  // Length of the common prefix of tokens() and `tokens`.
+  int64_t common_prefix(std::span<const TokenId> tokens) const;
+
+  const Model& model() const;
+
+  struct Impl;
+
+ private:
+  explicit InferenceSession(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> m_impl;
+};
+
+}  // namespace hearth
