@@ -187,6 +187,9 @@ std::optional<TokenId> Tokenizer::eos_id() const { return m_impl->eos; }
 std::optional<TokenId> Tokenizer::eot_id() const { return m_impl->eot; }
 std::optional<TokenId> Tokenizer::pad_id() const { return m_impl->pad; }
 std::optional<TokenId> Tokenizer::unk_id() const { return m_impl->unk; }
+bool Tokenizer::is_end_of_generation(TokenId id) const {
+  return (m_impl->eos && id == *m_impl->eos) || (m_impl->eot && id == *m_impl->eot);
+}
 bool Tokenizer::add_bos() const { return m_impl->add_bos; }
 bool Tokenizer::add_eos() const { return m_impl->add_eos; }
 bool Tokenizer::add_space_prefix() const { return m_impl->add_space_prefix; }

@@ -389,6 +389,9 @@ TEST(Tokenizer, SpecialIdsAndTypes) {
   Tokenizer phi = load_gguf("phi-3");
   EXPECT_EQ(phi.eos_id(), 32000);
   EXPECT_EQ(phi.eot_id(), 32007);  // <|end|>, found by its text
+  EXPECT_TRUE(phi.is_end_of_generation(32007));
+  EXPECT_TRUE(phi.is_end_of_generation(32000));
+  EXPECT_FALSE(phi.is_end_of_generation(1));
   EXPECT_EQ(phi.pad_id(), 32000);
 
   Tokenizer gpt2 = load_gguf("gpt-2");

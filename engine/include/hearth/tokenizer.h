@@ -88,6 +88,8 @@ class Tokenizer {
   std::optional<TokenId> eot_id() const;  // end of turn (<|eot_id|>, <|im_end|>, <|end|>, ...)
   std::optional<TokenId> pad_id() const;
   std::optional<TokenId> unk_id() const;
+  // Whether generation should stop at `id`: it is eos_id() or eot_id().
+  bool is_end_of_generation(TokenId id) const;
   bool add_bos() const;  // encode(add_special = true) puts bos_id() first
   bool add_eos() const;  // encode(add_special = true) puts eos_id() last
   // SentencePiece: whether a space is put before the text (so "Hello" and " Hello" differ). WordPiece: true
