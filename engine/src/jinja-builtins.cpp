@@ -546,6 +546,59 @@ Value missing_item(const Value& obj, const Value& key) {
 
 }  // namespace
 
+std::string percent_format(const std::string& fmt, const List& args) {
+  std::string out;
+  size_t idx = 0;
+  for (size_t k = 0; k < fmt.size(); ++k) {
+    if (fmt[k] != '%') {
+      out += fmt[k];
+      continue;
+    }
+    if (++k >= fmt.size()) throw RenderError("incomplete format");
+    // %[flags][width][.precision]conversion
+    std::string spec = "%";
+    while (k < fmt.size() && std::strchr("-+ 0#", fmt[k])) spec += fmt[k++];
+    while (k < fmt.size() && fmt[k] >= '0' && fmt[k] <= '9') spec += fmt[k++];
+    if (k < fmt.size() && fmt[k] == '.') {
+      spec += fmt[k++];
+      while (k < fmt.size() && fmt[k] >= '0' && fmt[k] <= '9') spec += fmt[k++];
+    }
+    if (k >= fmt.size()) throw RenderError("incomplete format");
+    char c = fmt[k];
+    if (c == '%') {
+      out += '%';
+      continue;
+    }
+    if (idx >= args.size()) throw RenderError("not enough arguments for format string");
+    const Value& v = args[idx++];
+    char buf[512];
+    if (c == 's' || c == 'r') {
+      std::string text = c == 's' ? v.to_str() : v.repr();
+      if (spec == "%") {
+        out += text;
+      } else {
+        std::snprintf(buf, sizeof buf, (spec + "s").c_str(), text.c_str());
+        out += buf;
+      }
+    } else if (c == 'd' || c == 'i' || c == 'x' || c == 'X' || c == 'o') {
+      if (!v.is_number())
+        throw RenderError(std::string("%") + c + " format: a real number is required, not " + v.type_name());
+      long long n = v.kind == Kind::Float ? static_cast<long long>(v.f) : static_cast<long long>(v.i);
+      std::snprintf(buf, sizeof buf, (spec + "ll" + (c == 'i' ? 'd' : c)).c_str(), n);
+      out += buf;
+    } else if (c == 'f' || c == 'F' || c == 'e' || c == 'E' || c == 'g' || c == 'G') {
+      if (!v.is_number())
+        throw RenderError(std::string("must be real number, not ") + v.type_name());
+      std::snprintf(buf, sizeof buf, (spec + c).c_str(), v.kind == Kind::Float ? v.f : static_cast<double>(v.i));
+      out += buf;
+    } else {
+      throw RenderError(std::string("unsupported format character '") + c + "'");
+    }
+  }
+  if (idx < args.size()) throw RenderError("not all arguments converted during string formatting");
+  return out;
+}
+
 bool has_method(const Value& obj, std::string_view name) {
   switch (obj.kind) {
     case Kind::String: return in_set(STRING_METHODS, name);
@@ -1115,27 +1168,7 @@ Value f_center(Interpreter& in, const Value& x, CallArgs& a) {
   return string_method(in, x.to_str(), "center", ca);
 }
 Value f_format(Interpreter&, const Value& x, CallArgs& a) {
-  // printf-style "%s" formatting, as jinja2's format filter does with Python's % operator.
-  std::string fmt = x.to_str(), out;
-  size_t idx = 0;
-  for (size_t k = 0; k < fmt.size(); ++k) {
-    if (fmt[k] != '%' || k + 1 >= fmt.size()) {
-      out += fmt[k];
-      continue;
-    }
-    char c = fmt[++k];
-    if (c == '%') {
-      out += '%';
-      continue;
-    }
-    if (idx >= a.positional.size()) throw RenderError("not enough arguments for format string");
-    const Value& v = a.positional[idx++];
-    if (c == 's') out += v.to_str();
-    else if (c == 'r') out += v.repr();
-    else if (c == 'd' || c == 'i') out += std::to_string(v.kind == Kind::Float ? static_cast<int64_t>(v.f) : v.i);
-    else throw RenderError(std::string("unsupported format character '") + c + "'");
-  }
-  return Value::string(out);
+  return Value::string(percent_format(x.to_str(), a.positional));
 }
 
 // ---------- tests ----------

@@ -469,6 +469,10 @@ Value Interpreter::eval_binary(const Expr& e, Frame& f) {
     return Value::number(std::floor(num(a) / num(b)));
   }
   if (op == "%") {
+    if (a.kind == Kind::String) {
+      List args = (b.kind == Kind::List && b.seq == Seq::tuple) ? *b.list : List{b};
+      return Value::string(percent_format(a.str(), args));
+    }
     if (!nums) bad_operands("%", a, b, e.line);
     if (num(b) == 0) throw RenderError("integer division or modulo by zero", e.line);
     if (ints) return Value::integer(py_mod(a.i, b.i));

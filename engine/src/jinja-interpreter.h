@@ -82,6 +82,8 @@ Value get_item(const Value& obj, const Value& key);
 // Whether `name` is a safe method of obj's type, and calling it.
 bool has_method(const Value& obj, std::string_view name);
 Value call_method(Interpreter& in, const Value& obj, const std::string& name, CallArgs& args);
+// Python's `fmt % args` for strings (%s %r %d %i %x %o %f %e %g with flags, width and precision).
+std::string percent_format(const std::string& fmt, const List& args);
 // Python iteration: list items, dict keys, string characters; undefined iterates as empty.
 List iterate(const Value& v);
 // Python len() where defined.
