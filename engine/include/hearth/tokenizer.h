@@ -1,6 +1,6 @@
-/* Tokenizers: text to token ids and back, for SentencePiece and byte-level BPE vocabularies.
+/* Tokenizers: text to token ids and back, for SentencePiece, byte-level BPE and WordPiece vocabularies.
  *
- * One Tokenizer type serves both kinds and both file formats:
+ * One Tokenizer type serves every kind and both file formats:
  *  - SentencePiece (Llama 2, TinyLlama, Mistral, Gemma, Phi-3): GGUF `tokenizer.ggml.model == "llama"`, or
  *    a Hugging Face folder with `tokenizer.model`. Encoding is done by libsentencepiece; for GGUF the
  *    SentencePiece model is built from the file's pieces, scores and token types.
@@ -14,7 +14,7 @@
  * Non-obvious choice: a Tokenizer is a cheap, copyable handle to immutable shared state. Copies share the
  * vocabulary; every const member function, encode() included, may be called from many threads at once.
  *
- * Special tokens: tokens of type control are recognised in text only when encode() is asked to
+ * Special tokens: tokens of type control (and unknown) are recognised in text only when encode() is asked to
  * (parse_special); user-defined tokens (added tokens that are not special) are always recognised, as
  * Hugging Face and llama.cpp do.
  */
@@ -43,7 +43,7 @@ enum class TokenType : uint8_t {
   unknown = 2,       // the <unk> token
   control = 3,       // special tokens: BOS, EOS, chat markers; never produced from plain text
   user_defined = 4,  // added tokens that always match their text literally
-  unused = 5,        // reserved slots; never produced by encode()
+  unused = 5,        // reserved slots (SentencePiece never produces them)
   byte = 6,          // SentencePiece byte-fallback tokens <0x00>..<0xFF>
 };
 const char* token_type_name(TokenType t);
