@@ -37,7 +37,8 @@ void ThreadPool::worker(int index) {
   for (;;) {
     int spins = 0;
     while (m_generation.load(std::memory_order_acquire) == seen && spins < SPIN_ITERATIONS) {
-      cpu_relax();
+      if (spins % 1024 == 1023) std::this_thread::yield();
+      else cpu_relax();
       ++spins;
     }
     if (m_generation.load(std::memory_order_acquire) == seen) {
@@ -75,7 +76,12 @@ void ThreadPool::run(const std::function<void(int, int)>& fn) {
   } catch (...) {
     own = std::current_exception();
   }
-  while (m_pending.load(std::memory_order_acquire) != 0) cpu_relax();
+  // Wait for the workers; yield once spinning has not helped (an oversubscribed machine would
+  // otherwise spin away the time slice the worker needs to finish).
+  for (int spins = 0; m_pending.load(std::memory_order_acquire) != 0; ++spins) {
+    if (spins < SPIN_ITERATIONS) cpu_relax();
+    else std::this_thread::yield();
+  }
   m_job = nullptr;
   if (own) std::rethrow_exception(own);
   if (m_error) std::rethrow_exception(m_error);

@@ -112,7 +112,7 @@ class InferReference : public ::testing::Test {
     ASSERT_TRUE(model) << model.error().to_string();
     InferenceOptions opt;
     opt.kv_type = kv;
-    opt.n_threads = 2;
+    opt.n_threads = 1;  // threading is covered by engine-test-infer; 2 cores are shared in CI
     auto s = InferenceSession::create(*model, opt);
     ASSERT_TRUE(s) << s.error().to_string();
     auto toks = prompt_tokens(96);
@@ -179,6 +179,7 @@ TEST_F(InferReference, RealTinyLlamaFile) {
   InferenceOptions opt;
   opt.kv_type = KvType::f32;
   opt.n_ctx = 256;
+  opt.n_threads = 1;
   auto s = InferenceSession::create(*model, opt);
   ASSERT_TRUE(s);
   std::vector<float> logits;

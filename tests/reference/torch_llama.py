@@ -29,6 +29,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import gguf_dequant  # noqa: E402
 
 torch.set_grad_enabled(False)
+torch.set_num_threads(1)  # tiny models: threads only add overhead
 DT = torch.float64
 
 
