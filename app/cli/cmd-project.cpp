@@ -1,4 +1,5 @@
-/* `hearth-cli project init FILE` and `hearth-cli project info [--project FILE] [--json]`.
+/* `hearth-cli project init [FILE]`, `project info [--project FILE] [--json]` and
+ * `project backup DEST [--project FILE]` (SQLite online backup: safe while another process writes).
  *
  * Non-obvious choice: `info` opens the project like every other command (so it may migrate an older
  * file and mark dead runs interrupted); a file that is not a project is reported, never modified.
@@ -18,11 +19,24 @@ void registerProject(CLI::App& app) {
   sub->require_subcommand(1);
 
   auto* init = sub->add_subcommand("init", "Create a new, empty project file");
-  auto file = std::make_shared<std::string>();
-  init->add_option("FILE", *file, "The project file to create (e.g. work.hearth)")->required();
+  auto file = std::make_shared<std::string>(store::Project::defaultPath());
+  init->add_option("FILE", *file, "The project file to create (default: " + store::Project::defaultPath() + ")");
   init->callback([file] {
     auto p = unwrap(store::Project::create(*file));
     std::cout << "created project " << p.path() << " (schema v" << p.schemaVersion() << ")\n";
+  });
+
+  auto* backup = sub->add_subcommand("backup", "Copy the project to a new file (safe while runs write)");
+  auto dest = std::make_shared<std::string>();
+  auto backupProject = std::make_shared<std::string>(store::Project::defaultPath());
+  backup->add_option("DEST", *dest, "The new file to write")->required();
+  backup->add_option("--project", *backupProject, "Project file (default: " + store::Project::defaultPath() + ")");
+  backup->callback([dest, backupProject] {
+    store::OpenOptions o;
+    o.recoverInterrupted = false;
+    auto p = unwrap(store::Project::open(*backupProject, o));
+    unwrap(p.backupTo(*dest));
+    std::cout << "backed up " << p.path() << " to " << *dest << "\n";
   });
 
   auto* info = sub->add_subcommand("info", "Show a project's schema version and contents");

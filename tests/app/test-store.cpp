@@ -796,6 +796,12 @@ TEST(StoreCli, InitInfoRunsExport) {
   auto imp = run(cli() + " runs import '" + (dir / "run.json").string() + "'" + proj);
   EXPECT_EQ(imp.exit_code, 0) << imp.err;
   EXPECT_EQ(nlohmann::json::parse(run(cli() + " runs list --json" + proj).out).size(), 2u);
+  auto backup = run(cli() + " project backup '" + (dir / "copy.hearth").string() + "'" + proj);
+  ASSERT_EQ(backup.exit_code, 0) << backup.err;
+  auto copyList = run(cli() + " runs list --json --project '" + (dir / "copy.hearth").string() + "'");
+  EXPECT_EQ(nlohmann::json::parse(copyList.out).size(), 2u) << copyList.err;
+  EXPECT_NE(run(cli() + " project backup '" + (dir / "copy.hearth").string() + "'" + proj).exit_code, 0)
+      << "a backup never overwrites";
   auto verify = run(cli() + " audit verify" + proj);
   EXPECT_EQ(verify.exit_code, 0) << verify.err;
   EXPECT_EQ(verify.out.rfind("chain ok: ", 0), 0u) << verify.out;
@@ -805,7 +811,9 @@ TEST(StoreCli, InitInfoRunsExport) {
   auto def = run("XDG_DATA_HOME='" + xdg.string() + "' " + cli() + " project info");
   EXPECT_NE(def.exit_code, 0);
   EXPECT_NE(def.err.find((xdg / "hearth" / "default.hearth").string()), std::string::npos) << def.err;
-  run(cli() + " project init '" + (xdg / "hearth" / "default.hearth").string() + "'");
+  auto defInit = run("XDG_DATA_HOME='" + xdg.string() + "' " + cli() + " project init");
+  EXPECT_EQ(defInit.exit_code, 0) << defInit.err;
+  EXPECT_TRUE(fs::exists(xdg / "hearth" / "default.hearth"));
   auto def2 = run("XDG_DATA_HOME='" + xdg.string() + "' " + cli() + " audit verify");
   EXPECT_EQ(def2.exit_code, 0) << def2.err;
 }
