@@ -145,7 +145,14 @@ TEST(StoreReliability, SigkillAtRandomMomentsLosesNothingCommitted) {
   int withCommits = 0, beforeRun = 0;
   for (int i = 0; i < 50; ++i) {
     Writer w = Writer::spawn(file, {"--batch-steps", std::to_string(STEPS)});
-    auto delay = std::chrono::microseconds(std::uniform_int_distribution<int>(0, 250000)(rng));
+    // Even kills: a random moment after the start (often while opening or creating the run). Odd
+    // kills: a random moment after the run exists, so a slow, loaded machine still kills mid-batch.
+    if (i % 2 == 1) {
+      auto until = std::chrono::steady_clock::now() + std::chrono::seconds(20);
+      while (w.runId() == 0 && std::chrono::steady_clock::now() < until)
+        if (!w.readUntil(std::chrono::steady_clock::now() + std::chrono::milliseconds(2))) break;
+    }
+    auto delay = std::chrono::microseconds(std::uniform_int_distribution<int>(0, i % 2 ? 100000 : 250000)(rng));
     w.readUntil(std::chrono::steady_clock::now() + delay);
     ::kill(w.pid, SIGKILL);
     int status = w.wait();
