@@ -30,7 +30,8 @@ struct Limits {
   size_t max_output_bytes = 64u << 20;  // rendered text
   uint64_t max_steps = 20'000'000;      // loop iterations + macro calls + filter items
   int max_call_depth = 100;             // nested macro calls
-  int max_eval_depth = 2000;            // nested evaluation (expressions inside macros inside loops)
+  int max_eval_depth = 1000;            // nested evaluation (expressions inside macros inside loops);
+                                        // about 1 KiB of stack each in a Release build
 };
 
 class Interpreter {
