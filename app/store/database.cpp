@@ -168,7 +168,7 @@ Database::~Database() {
 }
 
 Expected<Database> Database::open(const std::string& path, OpenMode mode) {
-  int flags = SQLITE_OPEN_NOFOLLOW | SQLITE_OPEN_EXRESCODE;
+  int flags = SQLITE_OPEN_EXRESCODE;
   switch (mode) {
     case OpenMode::readOnly: flags |= SQLITE_OPEN_READONLY; break;
     case OpenMode::readWrite: flags |= SQLITE_OPEN_READWRITE; break;

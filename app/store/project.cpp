@@ -182,7 +182,11 @@ Expected<Project> Project::open(const std::string& path, const OpenOptions& opti
   } else {
     if (!fs::is_regular_file(st))
       return make_error(ErrorCode::format, "'" + path + "' is not a Hearth project: not a regular file");
-    if (fs::file_size(path, ec) > 0) {
+    const auto size = fs::file_size(path, ec);
+    if (ec || ::access(path.c_str(), R_OK) != 0)
+      return make_error(ErrorCode::io, "cannot read project '" + path + "'",
+                        "check the file's permissions");
+    if (size > 0) {
       HEARTH_TRY(Probe p, probe(path));
       if (p.applicationId != HEARTH_APPLICATION_ID) {
         if (!(p.applicationId == 0 && p.userVersion == 0 && p.objects == 0)) {
