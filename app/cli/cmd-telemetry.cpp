@@ -126,7 +126,11 @@ void runTelemetry(const TelemetryArgs& a) {
   }
   for (const auto& c : rep.channels)
     std::cout << "  " << c.channel << " (" << c.label << "): " << fmt(c.joules, 2) << " J, "
-              << sensorKindName(c.kind) << (c.fromCounter ? ", from its counter" : ", integrated") << "\n";
+              << sensorKindName(c.kind)
+              << (c.kind == SensorKind::estimated ? ", TDP x utilization"
+                  : c.fromCounter                 ? ", from its counter"
+                                                  : ", integrated from power")
+              << "\n";
   std::cout << "energy: " << fmt(rep.joules, 2) << " J (" << sensorKindName(rep.kind) << "), average "
             << fmt(rep.averageWatts) << " W, peak " << fmt(rep.peakWatts) << " W\n";
   std::cout << "CO2e:   " << fmt(rep.co2eGrams(), 4) << " g at " << fmt(rep.gridGramsPerKWh, 0)

@@ -53,7 +53,9 @@ nlohmann::json EnergyReport::toJson() const {
                              {"domain", c.domain},
                              {"kind", sensorKindName(c.kind)},
                              {"energy_j", c.joules},
-                             {"method", c.fromCounter ? "counter" : "integrated"}});
+                             {"method", c.kind == SensorKind::estimated ? "model"
+                                        : c.fromCounter                    ? "counter"
+                                                                           : "integrated"}});
   return j;
 }
 
