@@ -359,10 +359,11 @@ Expected<HfFolder> read_hf_folder(const fs::path& folder) {
     if (tcfg.add_bos_token) t.add_bos = *tcfg.add_bos_token;
     else if (t.kind == TokenizerKind::sentencepiece) t.add_bos = true;
     else if (pp_bos) t.add_bos = *pp_bos;
-    t.chat_template = tcfg.chat_template;
-    // Newer repositories keep the template in its own file.
+    // Newer repositories keep the template in its own file, and transformers (4.47 on) lets that file
+    // win over tokenizer_config.json's "chat_template"; hearth-cli template does the same.
     const fs::path jinja = folder / "chat_template.jinja";
-    if (!t.chat_template && fs::exists(jinja, ec)) t.chat_template = read_text_file(jinja);
+    if (fs::exists(jinja, ec)) t.chat_template = read_text_file(jinja);
+    else t.chat_template = tcfg.chat_template;
     return f;
   });
 }
