@@ -86,6 +86,7 @@ const Dispatch& dispatch() {
 }
 
 constexpr int64_t ROW_TILE = 16;
+constexpr int64_t SMALL_JOB = 1 << 15;
 
 }  // namespace
 
@@ -125,13 +126,16 @@ void rms_norm(const float* x, const float* w, int64_t n, float eps, float* out) 
 
 void matmul(ThreadPool& pool, const MatView& w, const float* x, int64_t n_tok, float* y) {
   const int64_t k = w.row_len, n_rows = w.n_rows;
+  // Below this many multiply-adds a job is cheaper than waking the other threads.
+  ThreadPool single(1);
+  ThreadPool& tp = n_rows * k * n_tok < SMALL_JOB ? single : pool;
   // Decoding (one token) with a quantized weight: dot the stored blocks against the activation
   // quantized once to Q8 (the memory-bound case; no F32 copy of the row).
   const QuantDot* qd = n_tok <= QUANT_DOT_MAX_TOKENS ? quant_dot_for(w.type) : nullptr;
   if (qd && k % qd->block == 0) {
     std::vector<uint8_t> xq(size_t(n_tok) * qd->act_row_bytes(k));
     for (int64_t t = 0; t < n_tok; ++t) qd->quantize_act(x + t * k, xq.data() + t * qd->act_row_bytes(k), k);
-    pool.parallel_for(n_rows, [&](int64_t r0, int64_t r1) {
+    tp.parallel_for(n_rows, [&](int64_t r0, int64_t r1) {
       for (int64_t t = 0; t < n_tok; ++t) {
         const uint8_t* a = xq.data() + t * qd->act_row_bytes(k);
         for (int64_t r = r0; r < r1; ++r) y[t * n_rows + r] = qd->dot(w.data + uint64_t(r) * w.row_bytes, a, k);
@@ -140,7 +144,7 @@ void matmul(ThreadPool& pool, const MatView& w, const float* x, int64_t n_tok, f
     return;
   }
   const bool direct_f32 = w.type == GgmlType::F32 && (reinterpret_cast<uintptr_t>(w.data) % 4) == 0;
-  pool.parallel_for(n_rows, [&](int64_t r0, int64_t r1) {
+  tp.parallel_for(n_rows, [&](int64_t r0, int64_t r1) {
     thread_local std::vector<float> buf;
     if (!direct_f32 && buf.size() < size_t(ROW_TILE * k)) buf.resize(size_t(ROW_TILE * k));
     for (int64_t rt = r0; rt < r1; rt += ROW_TILE) {

@@ -3,3 +3,6 @@
 # - engine-infer-cli: hearth-cli generate/perplexity/bench end to end (integration).
 hearth_gtest(engine-infer-reference SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/infer-reference.cpp
              LIBS hearth_engine LABELS reference)
+hearth_gtest(engine-infer-cli SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/infer-cli.cpp
+             LIBS hearth_engine LABELS integration)
+add_dependencies(engine-infer-cli hearth-cli)

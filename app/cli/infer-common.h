@@ -1,0 +1,75 @@
+/* Shared by the inference subcommands of hearth-cli (generate, chat, perplexity, bench): opening a
+ * model with its tokenizer and a session, and rendering a conversation with the model's chat template.
+ *
+ * Non-obvious choice: a rendered chat is tokenized with special-token text recognised (the template
+ * writes markers such as <|im_start|> as text), and BOS is added only when the model wants it and the
+ * template did not already write it, so it is never doubled.
+ */
+#pragma once
+
+#include <chrono>
+#include <memory>
+#include <nlohmann/json.hpp>
+#include <string>
+
+#include "command.h"
+#include "hearth/chat-template.h"
+#include "hearth/inference.h"
+#include "hearth/model.h"
+#include "hearth/tokenizer.h"
+
+namespace hearth::cli {
+
+struct LoadedModel {
+  std::unique_ptr<Model> model;
+  Tokenizer tokenizer;
+  double load_s = 0;
+};
+
+inline LoadedModel load_model_or_throw(const std::string& path) {
+  auto t0 = std::chrono::steady_clock::now();
+  auto m = open_model(path);
+  if (!m) throw CliError(m.error());
+  auto t = load_tokenizer(path);
+  if (!t) throw CliError(t.error());
+  LoadedModel lm{std::make_unique<Model>(std::move(*m)), std::move(*t), 0};
+  lm.load_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  return lm;
+}
+
+inline std::unique_ptr<InferenceSession> make_session_or_throw(const Model& m, int64_t n_ctx, int threads,
+                                                               KvType kv = KvType::f16) {
+  InferenceOptions o;
+  o.n_ctx = n_ctx;
+  o.n_threads = threads;
+  o.kv_type = kv;
+  auto s = InferenceSession::create(m, o);
+  if (!s) throw CliError(s.error());
+  return std::move(*s);
+}
+
+// The conversation rendered with the model's chat template (ending with the assistant's header) and
+// tokenized.
+inline std::vector<TokenId> chat_tokens_or_throw(const LoadedModel& lm, const nlohmann::ordered_json& messages) {
+  const auto& ti = lm.model->desc().tokenizer;
+  if (!ti.chat_template)
+    throw CliError("the model '" + lm.model->desc().path.string() + "' has no chat template");
+  auto tpl = ChatTemplate::parse(*ti.chat_template);
+  if (!tpl) throw CliError(tpl.error());
+  ChatTemplateOptions o;
+  o.add_generation_prompt = true;
+  auto text_of = [&](std::optional<TokenId> id) -> std::string {
+    return id ? lm.tokenizer.token_text(*id) : std::string();
+  };
+  o.bos_token = text_of(lm.tokenizer.bos_id());
+  o.eos_token = text_of(lm.tokenizer.eos_id());
+  auto text = tpl->render(messages, o);
+  if (!text) throw CliError(text.error());
+  bool has_bos = !o.bos_token.empty() && text->rfind(o.bos_token, 0) == 0;
+  auto ids = lm.tokenizer.encode(*text, false, true);
+  if (!ids) throw CliError(ids.error());
+  if (lm.tokenizer.add_bos() && !has_bos && lm.tokenizer.bos_id()) ids->insert(ids->begin(), *lm.tokenizer.bos_id());
+  return std::move(*ids);
+}
+
+}  // namespace hearth::cli
