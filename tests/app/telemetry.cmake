@@ -25,3 +25,10 @@ hearth_gtest(app-telemetry-cli
   TIMEOUT 120)
 target_compile_definitions(app-telemetry-cli PRIVATE ${_fake_nvml_defs})
 add_dependencies(app-telemetry-cli fake-nvml)
+
+# The real NVML path (label gpu): skipped where no GPU; tests/gpu/run.sh runs it beside a GEMM load.
+hearth_gtest(app-telemetry-gpu
+  SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/telemetry-gpu.cpp
+  LIBS hearth_app hearth_engine
+  LABELS gpu
+  TIMEOUT 300)
