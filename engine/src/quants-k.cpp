@@ -258,4 +258,82 @@ void quantize_q6_k(const float* x, uint8_t* y, int64_t nb) {
   }
 }
 
+// Q2_K: sixteen sub-blocks of 16, x ≈ (d * (sc & 0xF)) * q - dmin * (sc >> 4), q in [0, 3].
+void quantize_q2_k(const float* x, uint8_t* y, int64_t nb) {
+  for (int64_t b = 0; b < nb; ++b, x += QK_K, y += Q2_K_BYTES) {
+    float scale[16], min[16];
+    float max_scale = 0, max_min = 0;
+    for (int j = 0; j < 16; ++j) {
+      AffineFit f = fit_affine(x + 16 * j, 16, 3, true);
+      scale[j] = f.a;
+      min[j] = -f.b;
+      max_scale = std::max(max_scale, scale[j]);
+      max_min = std::max(max_min, min[j]);
+    }
+    store_half(y + 80, std::min(max_scale / 15.0f, 65504.0f));
+    store_half(y + 82, std::min(max_min / 15.0f, 65504.0f));
+    const float d = load_half(y + 80), dmin = load_half(y + 82);
+    uint8_t q[QK_K];
+    for (int j = 0; j < 16; ++j) {
+      const int ls = d > 0 ? round_clamp(scale[j] / d, 0, 15) : 0;
+      const int lm = dmin > 0 ? round_clamp(min[j] / dmin, 0, 15) : 0;
+      y[j] = uint8_t(ls | (lm << 4));
+      const float ds = d * float(ls), ms = dmin * float(lm);
+      const float ids = ds > 0 ? 1.0f / ds : 0.0f;
+      for (int l = 0; l < 16; ++l) q[16 * j + l] = uint8_t(round_clamp((x[16 * j + l] + ms) * ids, 0, 3));
+    }
+    // Byte l of each 32-byte half holds elements l, l+32, l+64, l+96 of that half, two bits each.
+    uint8_t* qs = y + 16;
+    for (int h = 0; h < 2; ++h)
+      for (int l = 0; l < 32; ++l) {
+        const uint8_t* qq = q + 128 * h + l;
+        qs[32 * h + l] = uint8_t(qq[0] | (qq[32] << 2) | (qq[64] << 4) | (qq[96] << 6));
+      }
+  }
+}
+
+// Q3_K: sixteen sub-blocks of 16, x ≈ (d * (sc - 32)) * q, q in [-4, 3], six-bit scale codes sc.
+void quantize_q3_k(const float* x, uint8_t* y, int64_t nb) {
+  for (int64_t b = 0; b < nb; ++b, x += QK_K, y += Q3_K_BYTES) {
+    float scale[16];
+    float max_abs = 0, max_scale = 0;
+    for (int j = 0; j < 16; ++j) {
+      scale[j] = fit_symmetric(x + 16 * j, 16, -4, 3);
+      if (std::fabs(scale[j]) > max_abs) {
+        max_abs = std::fabs(scale[j]);
+        max_scale = scale[j];
+      }
+    }
+    // As in Q6_K: the largest sub-block scale maps to code -32, the end with more room.
+    store_half(y + 108, std::clamp(max_scale / -32.0f, -65504.0f, 65504.0f));
+    const float d = load_half(y + 108);
+    int sc[16];
+    uint8_t q[QK_K];  // levels + 4, in [0, 7]
+    for (int j = 0; j < 16; ++j) {
+      const int ls = d != 0 ? round_clamp(scale[j] / d, -32, 31) : 0;
+      sc[j] = ls + 32;
+      const float ds = d * float(ls);
+      const float ids = ds != 0 ? 1.0f / ds : 0.0f;
+      for (int l = 0; l < 16; ++l) q[16 * j + l] = uint8_t(round_clamp(x[16 * j + l] * ids, -4, 3) + 4);
+    }
+    uint8_t* hmask = y;
+    uint8_t* qs = y + 32;
+    uint8_t* s = y + 96;
+    std::memset(y, 0, 108);
+    for (int i = 0; i < 16; ++i) {
+      s[i % 8] = uint8_t(s[i % 8] | ((sc[i] & 0xF) << (i < 8 ? 0 : 4)));
+      s[8 + i % 4] = uint8_t(s[8 + i % 4] | ((sc[i] >> 4) << (2 * (i / 4))));
+    }
+    // Element 128h + 32j + l: low two bits at bits 2j of qs[32h + l], the third bit at bit 4h + j of
+    // hmask[l] (set means "do not subtract 4").
+    for (int h = 0; h < 2; ++h)
+      for (int j = 0; j < 4; ++j)
+        for (int l = 0; l < 32; ++l) {
+          const uint8_t v = q[128 * h + 32 * j + l];
+          qs[32 * h + l] = uint8_t(qs[32 * h + l] | ((v & 3) << (2 * j)));
+          hmask[l] = uint8_t(hmask[l] | ((v >> 2) << (4 * h + j)));
+        }
+  }
+}
+
 }  // namespace hearth::quants

@@ -88,6 +88,8 @@ void quantize_q4_1(const float* x, uint8_t* y, int64_t nb);
 void quantize_q5_0(const float* x, uint8_t* y, int64_t nb);
 void quantize_q5_1(const float* x, uint8_t* y, int64_t nb);
 void quantize_q8_0(const float* x, uint8_t* y, int64_t nb);
+void quantize_q2_k(const float* x, uint8_t* y, int64_t nb);
+void quantize_q3_k(const float* x, uint8_t* y, int64_t nb);
 void quantize_q4_k(const float* x, uint8_t* y, int64_t nb);
 void quantize_q5_k(const float* x, uint8_t* y, int64_t nb);
 void quantize_q6_k(const float* x, uint8_t* y, int64_t nb);

@@ -107,7 +107,7 @@ bool can_quantize(GgmlType type) {
   switch (type) {
     case GgmlType::F32: case GgmlType::F16: case GgmlType::BF16: case GgmlType::Q8_0:
     case GgmlType::Q4_0: case GgmlType::Q4_1: case GgmlType::Q5_0: case GgmlType::Q5_1:
-    case GgmlType::Q4_K: case GgmlType::Q5_K: case GgmlType::Q6_K:
+    case GgmlType::Q4_K: case GgmlType::Q5_K: case GgmlType::Q6_K: case GgmlType::Q2_K: case GgmlType::Q3_K:
       return true;
     default:
       return false;
@@ -185,7 +185,7 @@ Expected<void> quantize(GgmlType type, const float* src, void* dst, int64_t n) {
   if (!t) return make_error(ErrorCode::unsupported, "unknown tensor type id " + std::to_string(uint32_t(type)));
   if (!can_quantize(type))
     return make_error(ErrorCode::unsupported, std::string("cannot quantize to tensor type ") + t->name,
-                      "choose F32, F16, BF16, Q8_0, Q4_0, Q4_1, Q5_0, Q5_1, Q4_K, Q5_K or Q6_K");
+                      "choose F32, F16, BF16, Q8_0, Q4_0, Q4_1, Q5_0, Q5_1, Q2_K, Q3_K, Q4_K, Q5_K or Q6_K");
   if (n < 0 || n % t->block_size != 0)
     return make_error(ErrorCode::invalid_argument, std::to_string(n) + " elements of type " + t->name +
                                                        " is not a whole number of blocks of " +
@@ -216,6 +216,8 @@ Expected<void> quantize(GgmlType type, const float* src, void* dst, int64_t n) {
     case GgmlType::Q5_0: quantize_q5_0(src, y, nb); break;
     case GgmlType::Q5_1: quantize_q5_1(src, y, nb); break;
     case GgmlType::Q8_0: quantize_q8_0(src, y, nb); break;
+    case GgmlType::Q2_K: quantize_q2_k(src, y, nb); break;
+    case GgmlType::Q3_K: quantize_q3_k(src, y, nb); break;
     case GgmlType::Q4_K: quantize_q4_k(src, y, nb); break;
     case GgmlType::Q5_K: quantize_q5_k(src, y, nb); break;
     case GgmlType::Q6_K: quantize_q6_k(src, y, nb); break;

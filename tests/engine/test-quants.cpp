@@ -67,7 +67,7 @@ TEST(TensorTypes, SizesAreCheckedForBlocksAndOverflow) {
   auto u = dequantize(GgmlType::IQ2_XS, src.data(), dst.data(), 0);
   ASSERT_FALSE(u);
   EXPECT_EQ(u.error().code, ErrorCode::unsupported);
-  auto q = quantize(GgmlType::Q2_K, dst.data(), src.data(), 256);
+  auto q = quantize(GgmlType::Q8_K, dst.data(), src.data(), 256);
   ASSERT_FALSE(q);
   EXPECT_EQ(q.error().code, ErrorCode::unsupported);
 }
@@ -253,7 +253,8 @@ TEST(TensorTypes, QuantizeRoundTripErrorIsWithinBoundsPerType) {
   const Bound bounds[] = {
       {GgmlType::F32, 0.0},    {GgmlType::F16, 1e-3},   {GgmlType::BF16, 5e-3},  {GgmlType::Q8_0, 0.01},
       {GgmlType::Q6_K, 0.03},  {GgmlType::Q5_0, 0.06},  {GgmlType::Q5_1, 0.06},  {GgmlType::Q5_K, 0.06},
-      {GgmlType::Q4_0, 0.12},  {GgmlType::Q4_1, 0.12},  {GgmlType::Q4_K, 0.12},
+      {GgmlType::Q4_0, 0.12},  {GgmlType::Q4_1, 0.12},  {GgmlType::Q4_K, 0.12},  {GgmlType::Q3_K, 0.20},
+      {GgmlType::Q2_K, 0.35},
   };
   for (const auto& b : bounds) {
     const double e = relative_rms(b.t, v);
@@ -264,7 +265,7 @@ TEST(TensorTypes, QuantizeRoundTripErrorIsWithinBoundsPerType) {
 
 TEST(TensorTypes, QuantizeHandlesZeroConstantAndTinyBlocks) {
   for (GgmlType t : {GgmlType::Q8_0, GgmlType::Q4_0, GgmlType::Q4_1, GgmlType::Q5_0, GgmlType::Q5_1, GgmlType::Q4_K,
-                     GgmlType::Q5_K, GgmlType::Q6_K}) {
+                     GgmlType::Q5_K, GgmlType::Q6_K, GgmlType::Q2_K, GgmlType::Q3_K}) {
     SCOPED_TRACE(type_name(t));
     std::vector<uint8_t> q(size_t(*type_nbytes(t, 256)));
     std::vector<float> back(256);

@@ -76,7 +76,8 @@ Expected<uint64_t> type_nbytes(GgmlType type, uint64_t n_elements);
 // Converts `n` elements stored as `type` at `src` into F32. n must be a multiple of the block size.
 Expected<void> dequantize(GgmlType type, const void* src, float* dst, int64_t n);
 
-// Converts `n` F32 values into `type` (F32, F16, BF16, Q8_0, Q4_0, Q4_1, Q5_0, Q5_1, Q4_K, Q5_K, Q6_K).
+// Converts `n` F32 values into `type` (F32, F16, BF16, Q8_0, Q4_0, Q4_1, Q5_0, Q5_1, Q2_K, Q3_K, Q4_K, Q5_K,
+// Q6_K; see can_quantize()). Values must be finite for the block types.
 // dst must hold type_nbytes(type, n) bytes.
 Expected<void> quantize(GgmlType type, const float* src, void* dst, int64_t n);
 
