@@ -18,6 +18,7 @@
 
 #include "hearth/store/project.h"
 #include "hearth/store/record-json.h"
+#include "hearth/store/sha256.h"
 #include "project-impl.h"
 
 namespace hearth::store {
@@ -147,6 +148,9 @@ Expected<void> Project::finishRun(Id id, const std::string& finalMetricsJson, co
                             {"best_metrics", embedJson(bestMetricsJson)},
                             {"energy_joules", energyJoules ? nlohmann::json(*energyJoules) : nlohmann::json()},
                             {"output_version_id", outputVersionId ? nlohmann::json(*outputVersionId) : nlohmann::json()}};
+  HEARTH_TRY(auto digest, metricsDigest(id));
+  payload["metric_points"] = digest.first;
+  payload["metrics_sha256"] = digest.second;
   HEARTH_TRY_VOID(m_impl->log("update", "run", id, payload.dump()));
   return tx.commit();
 }
@@ -161,6 +165,9 @@ Expected<void> Project::failRun(Id id, const std::string& reason) {
   st.bind(1, now).bind(2, reason).bind(3, id);
   HEARTH_TRY_VOID(st.exec());
   nlohmann::json payload = {{"status", "failed"}, {"finished_at", now}, {"error", reason}};
+  HEARTH_TRY(auto digest, metricsDigest(id));
+  payload["metric_points"] = digest.first;
+  payload["metrics_sha256"] = digest.second;
   HEARTH_TRY_VOID(m_impl->log("update", "run", id, payload.dump()));
   return tx.commit();
 }
@@ -266,13 +273,16 @@ Expected<void> Project::appendMetrics(Id runId, const std::vector<MetricRecord>&
   }
   auto tx = Transaction::begin(db);
   if (!tx) return fail(tx.error());
+  bool ended = false;
   {
-    auto exists = db.prepare("SELECT 1 FROM runs WHERE id = ?");
+    auto exists = db.prepare("SELECT status FROM runs WHERE id = ?");
     if (!exists) return fail(exists.error());
     exists->bind(1, runId);
     auto row = exists->step();
     if (!row) return fail(row.error());
     if (!*row) return fail(im.notFound("run", runId));
+    const std::string status = exists->text(0);
+    ended = status == "finished" || status == "failed" || status == "interrupted";
   }
   for (auto& [name, pts] : groups) {
     sortUnique(pts);
@@ -331,9 +341,33 @@ Expected<void> Project::appendMetrics(Id runId, const std::vector<MetricRecord>&
       }
     }
   }
+  if (ended) {
+    // The run's ended event recorded a digest of its metrics; record the new one in the same
+    // transaction so verifyChain() can tell this legitimate change from an edit.
+    auto digest = metricsDigest(runId);
+    if (!digest) return fail(digest.error());
+    nlohmann::json payload = {{"metrics_appended", batch.size()},
+                              {"metric_points", digest->first},
+                              {"metrics_sha256", digest->second}};
+    auto logged = im.log("update", "run", runId, payload.dump());
+    if (!logged) return fail(logged.error());
+  }
   auto committed = tx->commit();
   if (!committed) return fail(committed.error());
   return {};
+}
+
+Expected<std::pair<std::int64_t, std::string>> Project::metricsDigest(Id runId) {
+  HEARTH_TRY(std::vector<std::string> names, metricNames(runId));
+  Sha256 h;
+  std::int64_t points = 0;
+  for (const auto& name : names) {  // metricNames() sorts by byte order (SQLite's BINARY collation)
+    HEARTH_TRY(std::vector<MetricPoint> pts, readMetric(runId, name));
+    h.update(std::to_string(name.size()) + ":" + name);
+    h.update(pts.data(), pts.size() * sizeof(MetricPoint));
+    points += static_cast<std::int64_t>(pts.size());
+  }
+  return std::pair<std::int64_t, std::string>(points, h.finishHex());
 }
 
 Expected<std::vector<MetricPoint>> Project::readMetric(Id runId, const std::string& name, std::int64_t fromStep,

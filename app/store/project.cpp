@@ -319,6 +319,9 @@ Expected<std::vector<Id>> Project::recoverInterruptedRuns() {
     HEARTH_TRY_VOID(up.exec());
     if (db.changes() == 0) continue;  // another process recovered or finished it meanwhile
     nlohmann::json payload = {{"status", "interrupted"}, {"reason", reason}};
+    HEARTH_TRY(auto digest, metricsDigest(id));
+    payload["metric_points"] = digest.first;
+    payload["metrics_sha256"] = digest.second;
     HEARTH_TRY_VOID(m_impl->log("interrupt", "run", id, payload.dump()));
     marked.push_back(id);
   }
@@ -393,6 +396,34 @@ Expected<ChainReport> Project::verifyChain() {
     ++expectedId;
   }
   report.headHash = report.events ? prev : std::string();
+
+  // Metrics of ended runs against the digest their latest digest-carrying event recorded.
+  HEARTH_TRY(Statement ended, m_impl->db.prepare(
+      "SELECT r.id, (SELECT e.id FROM events e WHERE e.entity = 'run' AND e.entity_id = r.id AND "
+      "e.payload LIKE '%\"metrics_sha256\"%' ORDER BY e.id DESC LIMIT 1) FROM runs r "
+      "WHERE r.status IN ('finished', 'failed', 'interrupted') ORDER BY 2"));
+  for (;;) {
+    HEARTH_TRY(bool row, ended.step());
+    if (!row) break;
+    if (ended.isNull(1)) continue;  // ended before digests were recorded (an older Hearth)
+    const Id runId = ended.int64(0);
+    const Id eventId = ended.int64(1);
+    HEARTH_TRY(std::vector<Event> ev, events(eventId, 1));
+    if (ev.empty()) continue;
+    auto payload = nlohmann::json::parse(ev[0].payload, nullptr, false);
+    if (payload.is_discarded() || !payload.contains("metrics_sha256") || !payload["metrics_sha256"].is_string())
+      continue;
+    HEARTH_TRY(auto digest, metricsDigest(runId));
+    if (digest.second != payload["metrics_sha256"].get<std::string>()) {
+      report.ok = false;
+      report.firstBrokenEvent = eventId;
+      report.reason = "run " + std::to_string(runId) + "'s metrics (" + std::to_string(digest.first) +
+                      " points) no longer match the digest this event recorded (" +
+                      std::to_string(payload.value("metric_points", std::int64_t(-1))) +
+                      " points): they were changed after the run ended";
+      return report;
+    }
+  }
   return report;
 }
 

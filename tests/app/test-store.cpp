@@ -539,6 +539,48 @@ TEST(Store, EventLogIsAppendOnlyAndTamperEvident) {
   }
 }
 
+TEST(Store, MetricsEditedAfterARunEndedAreDetected) {
+  auto dir = hearth::test::scratch("metric-tamper");
+  auto file = dir / "p.hearth";
+  Id finished = 0, failed = 0;
+  {
+    auto p = must(Project::create(file.string()));
+    finished = addRunWithMetrics(p, "done", 300);
+    must(p.finishRun(finished, "{}", "{}", std::nullopt, std::nullopt));
+    failed = addRunWithMetrics(p, "broken", 20);
+    must(p.failRun(failed, "nan loss"));
+    // Appending to an ended run (an import) is legitimate: it records a new digest.
+    must(p.appendMetrics(failed, {{"loss", {1000, 0.5, 0, 0}}}));
+    auto report = must(p.verifyChain());
+    EXPECT_TRUE(report.ok) << report.reason;
+    auto digest = must(p.metricsDigest(finished));
+    EXPECT_EQ(digest.first, 600);
+    // The finish event carries the digest.
+    Id finishEvent = 0;
+    for (const auto& e : must(p.events()))
+      if (e.entity == "run" && e.entityId == finished && e.payload.find("metrics_sha256") != std::string::npos) {
+        finishEvent = e.id;
+        EXPECT_EQ(nlohmann::json::parse(e.payload)["metrics_sha256"], digest.second);
+      }
+    ASSERT_NE(finishEvent, 0);
+  }
+  // One changed value in one chunk of the finished run, written with raw SQL.
+  auto f = dir / "edited.hearth";
+  fs::copy_file(file, f);
+  rawSql(f, "UPDATE metric_chunks SET data = zeroblob(length(data)) WHERE id = (SELECT min(id) FROM metric_chunks "
+            "WHERE run_id = " + std::to_string(finished) + ")");
+  OpenOptions o;
+  o.recoverInterrupted = false;
+  auto p = must(Project::open(f.string(), o));
+  auto report = must(p.verifyChain());
+  EXPECT_FALSE(report.ok);
+  EXPECT_NE(report.reason.find("run " + std::to_string(finished)), std::string::npos) << report.reason;
+  EXPECT_NE(report.reason.find("changed after the run ended"), std::string::npos) << report.reason;
+  auto cli = hearth::test::run(hearth::test::cli() + " audit verify --project '" + f.string() + "'");
+  EXPECT_NE(cli.exit_code, 0);
+  EXPECT_NE(cli.err.find("event " + std::to_string(report.firstBrokenEvent.value_or(-1))), std::string::npos) << cli.err;
+}
+
 // ---- export / import / backup ----------------------------------------------------------------------
 
 TEST(Store, RunExportImportRoundTrips) {
@@ -595,7 +637,12 @@ TEST(Store, RunExportImportRoundTrips) {
       ASSERT_EQ(a[i].tokensSeen, b[i].tokensSeen);
     }
   }
-  EXPECT_EQ(must(dst.events()).back().action, "import");
+  int importEvents = 0;
+  for (const auto& e : must(dst.events())) importEvents += e.action == "import" && e.entityId == imported;
+  EXPECT_EQ(importEvents, 1);
+  // The imported points are covered by a digest event, so the chain (with its metric check) holds.
+  EXPECT_NE(must(dst.events()).back().payload.find(must(dst.metricsDigest(imported)).second), std::string::npos);
+  EXPECT_TRUE(must(dst.verifyChain()).ok);
 
   // CSV: header, one line per point, quoted names, and a bit-exact round trip into another run.
   const std::string csv = must(src.exportRunCsv(run));

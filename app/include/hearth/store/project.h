@@ -106,7 +106,13 @@ class Project {
                                                 std::int64_t fromStep = INT64_MIN,
                                                 std::int64_t toStep = INT64_MAX);
   Expected<std::vector<std::string>> metricNames(Id runId);
+  // Points stored for the run (a step logged twice counts twice).
   Expected<std::int64_t> metricCount(Id runId);
+  // sha256 over every metric point of the run as readMetric() returns them (names in byte order, each
+  // name length-prefixed, then its 32-byte little-endian records), and the number of points. The events
+  // that end a run (finished, failed, interrupted) record it, and verifyChain() checks it, so metrics
+  // edited after a run ended are detected. Metrics appended to an ended run log a new digest.
+  Expected<std::pair<std::int64_t, std::string>> metricsDigest(Id runId);
 
   // ---- conversations and messages ----
   Expected<Id> createConversation(const Conversation& c);
@@ -130,7 +136,9 @@ class Project {
   // ---- event log ----
   Expected<std::vector<Event>> events(Id fromId = 1, std::int64_t limit = -1);
   // Walks the whole chain: ids consecutive from 1, each prevHash equal to the previous hash, each hash
-  // recomputed from content. Reports the first event where any of these fails.
+  // recomputed from content. Reports the first event where any of these fails. Then, for every ended
+  // run, compares its metrics with the digest its latest run event recorded, and reports that event
+  // when they differ.
   Expected<ChainReport> verifyChain();
 
   // ---- export / import (run-export.cpp) ----
