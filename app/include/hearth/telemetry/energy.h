@@ -21,9 +21,10 @@
 
 namespace hearth::telemetry {
 
-// Default grid carbon intensity, gCO2e per kWh: the world average of electricity generation in 2023
-// (Ember, Global Electricity Review 2024). Set the figure of your region; docs/telemetry.md.
-constexpr double DEFAULT_GRID_G_PER_KWH = 480.0;
+// Default grid carbon intensity, gCO2 per kWh: the world average carbon intensity of electricity
+// generation in 2022 (Ember, Global Electricity Review 2023). A placeholder to replace with the figure
+// of the user's region; docs/telemetry.md.
+constexpr double DEFAULT_GRID_G_PER_KWH = 436.0;
 
 // Increase of a counter that wraps at `maxRange` (RAPL's max_energy_range_uj). current < previous means
 // it wrapped once; with maxRange 0 (unknown) or previous > maxRange it is taken as a reset from zero.
