@@ -94,7 +94,8 @@ class PowercapSensor : public Sensor {
       auto counter = readU64File(z.dir + "/energy_uj", &err);
       if (!counter) {
         r.error = err;
-        if (z.lastCounter) r.energyJoules = z.joules;  // keep the total; the gap is lost, not invented
+        // Keep the total; the counter ran on, so the gap is counted when it reads again.
+        if (z.lastCounter) r.energyJoules = z.joules;
         out.push_back(std::move(r));
         continue;
       }
