@@ -124,14 +124,14 @@ void rms_norm(const float* x, const float* w, int64_t n, float eps, float* out) 
     for (int64_t i = 0; i < n; ++i) out[i] = x[i] * scale;
 }
 
-void matmul(ThreadPool& pool, const MatView& w, const float* x, int64_t n_tok, float* y) {
+void matmul(ThreadPool& pool, const MatView& w, const float* x, int64_t n_tok, float* y, bool quant_dot) {
   const int64_t k = w.row_len, n_rows = w.n_rows;
   // Below this many multiply-adds a job is cheaper than waking the other threads.
   ThreadPool single(1);
   ThreadPool& tp = n_rows * k * n_tok < SMALL_JOB ? single : pool;
   // Decoding (one token) with a quantized weight: dot the stored blocks against the activation
   // quantized once to Q8 (the memory-bound case; no F32 copy of the row).
-  const QuantDot* qd = n_tok <= QUANT_DOT_MAX_TOKENS ? quant_dot_for(w.type) : nullptr;
+  const QuantDot* qd = quant_dot && n_tok <= QUANT_DOT_MAX_TOKENS ? quant_dot_for(w.type) : nullptr;
   if (qd && k % qd->block == 0) {
     std::vector<uint8_t> xq(size_t(n_tok) * qd->act_row_bytes(k));
     for (int64_t t = 0; t < n_tok; ++t) qd->quantize_act(x + t * k, xq.data() + t * qd->act_row_bytes(k), k);

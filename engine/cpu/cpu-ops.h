@@ -30,7 +30,8 @@ struct MatView {
 void dequantize_row(const MatView& w, int64_t r, float* dst);
 
 // y[t * w.n_rows + r] = dot(row r of w, x[t * w.row_len ...]) for t < n_tok.
-void matmul(ThreadPool& pool, const MatView& w, const float* x, int64_t n_tok, float* y);
+// `quant_dot`: allow the quantized-activation kernels (quant-dot.h) for small batches.
+void matmul(ThreadPool& pool, const MatView& w, const float* x, int64_t n_tok, float* y, bool quant_dot = true);
 
 // Dot product of two F32 vectors (AVX2/FMA when the CPU has them).
 float dot_f32(const float* a, const float* b, int64_t n);

@@ -15,7 +15,7 @@ namespace hearth::cpu {
 
 // Up to this many tokens a matrix product uses the quantized dot; larger batches (prefill) dequantize
 // tiles of rows and use the F32 path, whose cost is spread over the batch.
-constexpr int64_t QUANT_DOT_MAX_TOKENS = 4;
+constexpr int64_t QUANT_DOT_MAX_TOKENS = 1;
 
 struct QuantDot {
   GgmlType weight_type;
@@ -28,5 +28,7 @@ struct QuantDot {
 
 // The kernel for weights of `type`, or nullptr when there is none (the F32 path serves).
 const QuantDot* quant_dot_for(GgmlType type);
+// The portable version of the same kernel (for tests that compare it with the SIMD one).
+const QuantDot* quant_dot_generic_for(GgmlType type);
 
 }  // namespace hearth::cpu

@@ -54,6 +54,7 @@ struct InferenceSession::Impl {
   ModelParams p;
   RopeLayout layout = RopeLayout::half_split;
   int64_t n_ctx = 0, n_batch = 512;
+  bool quant_act = true;
   std::vector<LayerData> layers;
   cpu::MatView tok_embd, output;
   std::vector<float> output_norm;
@@ -121,9 +122,9 @@ void InferenceSession::Impl::forward(std::span<const TokenId> toks, int64_t pos0
     const LayerData& L = layers[li];
     const int64_t l = int64_t(li);
     for (int64_t t = 0; t < n; ++t) cpu::rms_norm(x.data() + t * E, L.attn_norm.data(), E, eps, xn.data() + t * E);
-    cpu::matmul(tp, L.wq, xn.data(), n, q.data());
-    cpu::matmul(tp, L.wk, xn.data(), n, k.data());
-    cpu::matmul(tp, L.wv, xn.data(), n, v.data());
+    cpu::matmul(tp, L.wq, xn.data(), n, q.data(), quant_act);
+    cpu::matmul(tp, L.wk, xn.data(), n, k.data(), quant_act);
+    cpu::matmul(tp, L.wv, xn.data(), n, v.data(), quant_act);
     tp.parallel_for(n, [&](int64_t t0, int64_t t1) {
       for (int64_t t = t0; t < t1; ++t) {
         float* qt = q.data() + t * qd;
@@ -167,20 +168,20 @@ void InferenceSession::Impl::forward(std::span<const TokenId> toks, int64_t pos0
         for (int64_t j = 0; j < n_pos; ++j) kv->add_v(l, j, kvh * hd, sc[size_t(j)] * inv, out, hd);
       }
     });
-    cpu::matmul(tp, L.wo, att.data(), n, o.data());
+    cpu::matmul(tp, L.wo, att.data(), n, o.data(), quant_act);
     for (int64_t t = 0; t < n; ++t)
       for (int64_t i = 0; i < E; ++i) x[size_t(t * E + i)] += o[size_t(t * E + i)] + (L.bo.empty() ? 0.0f : L.bo[size_t(i)]);
 
     for (int64_t t = 0; t < n; ++t) cpu::rms_norm(x.data() + t * E, L.ffn_norm.data(), E, eps, xn.data() + t * E);
-    cpu::matmul(tp, L.gate, xn.data(), n, g.data());
-    cpu::matmul(tp, L.up, xn.data(), n, u.data());
+    cpu::matmul(tp, L.gate, xn.data(), n, g.data(), quant_act);
+    cpu::matmul(tp, L.up, xn.data(), n, u.data(), quant_act);
     tp.parallel_for(n * F, [&](int64_t i0, int64_t i1) {
       for (int64_t i = i0; i < i1; ++i) {
         float gv = g[size_t(i)];
         g[size_t(i)] = gv / (1.0f + std::exp(-gv)) * u[size_t(i)];
       }
     });
-    cpu::matmul(tp, L.down, g.data(), n, d.data());
+    cpu::matmul(tp, L.down, g.data(), n, d.data(), quant_act);
     for (int64_t i = 0; i < n * E; ++i) x[size_t(i)] += d[size_t(i)];
   }
 
@@ -191,7 +192,7 @@ void InferenceSession::Impl::forward(std::span<const TokenId> toks, int64_t pos0
   for (int64_t t = first; t < n; ++t)
     cpu::rms_norm(x.data() + t * E, output_norm.data(), E, eps, xn.data() + (t - first) * E);
   float* dst = logits->data() + logit_row0 * V;
-  cpu::matmul(tp, output, xn.data(), n_out, dst);
+  cpu::matmul(tp, output, xn.data(), n_out, dst, quant_act);
 }
 
 InferenceSession::InferenceSession(std::unique_ptr<Impl> impl) : m_impl(std::move(impl)) {}
@@ -215,6 +216,7 @@ Expected<std::unique_ptr<InferenceSession>> InferenceSession::create(const Model
                                                     std::to_string(p.head_dim) + " cannot be computed");
     impl->n_ctx = opt.n_ctx > 0 ? opt.n_ctx : (p.n_ctx_train > 0 ? p.n_ctx_train : 4096);
     impl->n_batch = opt.n_batch;
+    impl->quant_act = opt.quantized_activations;
     for (const TensorRef* t : md.all_tensors()) check_type(*t);
     impl->tok_embd = mat_view(md.tok_embd);
     impl->output = mat_view(md.output_weight());

@@ -5,11 +5,15 @@
  * Compared: the logits of every position of a fixed 16-token sequence, and 64 tokens of greedy
  * continuation. Error measure: max |hearth - torch| over all logits divided by max |torch| (a relative
  * error that does not blow up at logits near zero).
- * Tolerances: F32 weights 1e-4 (the issue's bound). Quantized GGUF: the reference computes with the
- * dequantized weights, so the only extra error is Hearth's rounding of activations to 8 bits for its
- * integer dot products (about 1/254 of each 32-value block's largest value): 2e-2.
- * Greedy continuations must be identical; the KV cache is F32 here (F16 is tested against F32 in
- * engine-test-infer).
+ * Tolerances: 1e-4 (the issue's bound) for every model on the exact path (quantized_activations off:
+ * products in F32 against the dequantized weights, which is what the reference computes with).
+ * Quantized GGUF files are also run on the fast decoding path, which rounds activations to 8 bits per
+ * 32-value block for integer dot products (Q8_0, Q4_0): its logits, fed token by token, must be within
+ * 5e-2 of the reference (measured: 1.7e-2 to 2.4e-2 on these models; each product carries up to 1/254
+ * of its blocks' largest activation as rounding, and two layers compound it; the kernels themselves are
+ * checked exactly against integer arithmetic in engine-test-infer-kernels). Greedy continuations (exact path) must be identical; the fast path's greedy
+ * agreement is printed but not required, since 8-bit activations legitimately flip near-ties.
+ * The KV cache is F32 here (F16 is tested against F32 in engine-test-infer).
  *
  * Non-obvious choice: the script runs once for all models (importing torch takes seconds), in
  * SetUpTestSuite; each TEST then compares one model.
@@ -91,7 +95,7 @@ class InferReference : public ::testing::Test {
         o.q4_k_m_mix = mix;
         fs::path gg = dir / (arch + "-" + label + ".gguf");
         ASSERT_TRUE(write_gguf_model(*w, gg, o));
-        g_cases.push_back({arch + " GGUF " + label, gg, 2e-2});
+        g_cases.push_back({arch + " GGUF " + label, gg, 5e-2});
       }
     }
     std::string ids;
@@ -112,6 +116,7 @@ class InferReference : public ::testing::Test {
     ASSERT_TRUE(model) << model.error().to_string();
     InferenceOptions opt;
     opt.kv_type = kv;
+    opt.quantized_activations = false;
     opt.n_threads = 1;  // threading is covered by engine-test-infer; 2 cores are shared in CI
     auto s = InferenceSession::create(*model, opt);
     ASSERT_TRUE(s) << s.error().to_string();
@@ -129,9 +134,27 @@ class InferReference : public ::testing::Test {
       max_ref = std::max(max_ref, std::abs(ref[i]));
     }
     double rel = max_err / max_ref;
-    std::printf("[%s] logits max abs error %.3g, max relative error %.3g (tolerance %.0e)\n", c.name.c_str(),
-                max_err, rel, c.tol);
-    EXPECT_LT(rel, c.tol) << c.name;
+    std::printf("[%s] logits max abs error %.3g, max relative error %.3g (tolerance 1e-4)\n", c.name.c_str(),
+                max_err, rel);
+    EXPECT_LT(rel, 1e-4) << c.name;
+
+    if (c.tol > 1e-4) {  // quantized: the fast decoding path, one token at a time
+      InferenceOptions fast;
+      fast.kv_type = kv;
+      fast.n_threads = 1;
+      auto f = InferenceSession::create(*model, fast);
+      ASSERT_TRUE(f);
+      double err = 0;
+      const size_t V = size_t((*f)->n_vocab());
+      for (size_t t = 0; t < toks.size(); ++t) {
+        std::vector<float> row;
+        ASSERT_TRUE((*f)->eval(std::span<const TokenId>(&toks[t], 1), &row));
+        for (size_t i = 0; i < V; ++i) err = std::max(err, std::abs(double(row[i]) - ref[t * V + i]));
+      }
+      std::printf("[%s] fast path (8-bit activations): max relative error %.3g (tolerance %.0e)\n", c.name.c_str(),
+                  err / max_ref, c.tol);
+      EXPECT_LT(err / max_ref, c.tol) << c.name;
+    }
 
     std::vector<TokenId> want;
     {
