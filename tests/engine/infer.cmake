@@ -6,3 +6,15 @@ hearth_gtest(engine-infer-reference SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/infer-re
 hearth_gtest(engine-infer-cli SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/infer-cli.cpp
              LIBS hearth_engine LABELS integration)
 add_dependencies(engine-infer-cli hearth-cli)
+
+# bench-infer: a benchmark program (never a test). OpenBLAS only measures the sgemm peak here; the
+# engine itself does not link it.
+add_executable(bench-infer ${PROJECT_SOURCE_DIR}/tests/bench/bench-infer.cpp)
+target_link_libraries(bench-infer PRIVATE hearth_engine)
+find_library(HEARTH_OPENBLAS_LIB openblas)
+find_path(HEARTH_OPENBLAS_INCLUDE cblas.h PATH_SUFFIXES openblas-pthread openblas)
+if(HEARTH_OPENBLAS_LIB AND HEARTH_OPENBLAS_INCLUDE)
+  target_link_libraries(bench-infer PRIVATE ${HEARTH_OPENBLAS_LIB})
+  target_include_directories(bench-infer PRIVATE ${HEARTH_OPENBLAS_INCLUDE})
+  target_compile_definitions(bench-infer PRIVATE HEARTH_BENCH_OPENBLAS=1)
+endif()

@@ -1,0 +1,193 @@
+/* bench-infer: CPU inference speed against the machine's own limits. Measures the memory bandwidth
+ * (STREAM-style triad), the peak F32 GEMM rate (OpenBLAS sgemm, when built with it), then writes
+ * TinyLlama-shaped models with random weights (width 2048, 32 heads, 4 KV heads, feed-forward 5632,
+ * vocabulary 32000; 22 layers unless --layers says fewer) in F16, Q8_0, Q4_0 and a Q4_K_M-style mix and
+ * measures prompt processing (pp) and decoding (tg) as `hearth-cli bench` does. Prints a markdown table
+ * with each figure, its bound and the ratio:
+ *   decode bound = bandwidth / bytes read per token (every weight matrix once, plus the KV cache at the
+ *                  average position of the run);
+ *   prompt bound = GEMM peak / (2 × multiply-adds per token of the weight matrices).
+ *
+ *   bench-infer [--threads T] [--layers L] [-p 512] [-n 32] [--dir DIR] [--types F16,Q8_0,Q4_0,Q4_K_M]
+ *
+ * A benchmark program, never a test. Non-obvious choice: the models are written to --dir (default
+ * /tmp/hearth-bench-infer) and reused when present, since writing 1.1B random weights takes minutes.
+ */
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <cstring>
+#include <fstream>
+#include <random>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "hearth/inference.h"
+#include "hearth/model-writer.h"
+
+#ifdef HEARTH_BENCH_OPENBLAS
+#include <cblas.h>
+extern "C" void openblas_set_num_threads(int);
+#endif
+
+using namespace hearth;
+using Clock = std::chrono::steady_clock;
+
+namespace {
+
+double secs(Clock::time_point a) { return std::chrono::duration<double>(Clock::now() - a).count(); }
+
+double triad_gbs(int threads) {
+  const size_t N = size_t(1) << 26;  // 64M floats: 256 MiB per array
+  std::vector<float> a(N), b(N, 1.0f), c(N, 2.0f);
+  double best = 1e30;
+  for (int rep = 0; rep < 5; ++rep) {
+    auto t0 = Clock::now();
+    std::vector<std::thread> th;
+    for (int t = 0; t < threads; ++t)
+      th.emplace_back([&, t] {
+        size_t s = N * size_t(t) / size_t(threads), e = N * size_t(t + 1) / size_t(threads);
+        for (size_t i = s; i < e; ++i) a[i] = b[i] + 3.0f * c[i];
+      });
+    for (auto& x : th) x.join();
+    best = std::min(best, secs(t0));
+  }
+  if (a[N / 2] != 7.0f) std::fprintf(stderr, "triad check failed\n");
+  return 3.0 * double(N) * 4 / best / 1e9;
+}
+
+double sgemm_gflops(int threads) {
+#ifdef HEARTH_BENCH_OPENBLAS
+  openblas_set_num_threads(threads);
+  const int M = 2048, N = 2048, K = 2048;
+  std::vector<float> A(size_t(M) * K, 0.5f), B(size_t(K) * N, 0.25f), C(size_t(M) * N);
+  double best = 1e30;
+  for (int rep = 0; rep < 4; ++rep) {
+    auto t0 = Clock::now();
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, M, N, K, 1.0f, A.data(), K, B.data(), N, 0.0f, C.data(), N);
+    best = std::min(best, secs(t0));
+  }
+  return 2.0 * M * N * K / best / 1e9;
+#else
+  (void)threads;
+  return 0;
+#endif
+}
+
+long rss_kib() {
+  std::ifstream f("/proc/self/status");
+  std::string k;
+  while (f >> k) {
+    if (k == "VmRSS:") {
+      long v;
+      f >> v;
+      return v;
+    }
+  }
+  return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  int threads = int(std::thread::hardware_concurrency());
+  int64_t layers = 22, np = 512, ng = 32;
+  std::string dir = "/tmp/hearth-bench-infer", types = "F16,Q8_0,Q4_0,Q4_K_M";
+  for (int i = 1; i + 1 < argc; i += 2) {
+    std::string a = argv[i], v = argv[i + 1];
+    if (a == "--threads") threads = std::stoi(v);
+    else if (a == "--layers") layers = std::stoll(v);
+    else if (a == "-p") np = std::stoll(v);
+    else if (a == "-n") ng = std::stoll(v);
+    else if (a == "--dir") dir = v;
+    else if (a == "--types") types = v;
+    else {
+      std::fprintf(stderr, "unknown option %s\n", a.c_str());
+      return 2;
+    }
+  }
+  std::filesystem::create_directories(dir);
+  double bw = triad_gbs(threads);
+  double peak = sgemm_gflops(threads);
+  std::printf("threads: %d, triad bandwidth: %.2f GB/s, sgemm peak: %.1f GFLOP/s%s\n\n", threads, bw, peak,
+              peak > 0 ? "" : " (built without OpenBLAS)");
+
+  ModelParams p = tiny_params(Architecture::llama, 2048, layers, 32000);
+  p.n_head = 32;
+  p.n_head_kv = 4;
+  p.head_dim = 64;
+  p.n_ff = 5632;
+  p.n_ctx_train = 2048;
+  std::optional<ModelWeights> w;
+
+  std::printf("| type | layers | file MiB | test | tokens/s | bound | ratio |\n|---|---|---|---|---|---|---|\n");
+  size_t pos = 0;
+  while (pos < types.size()) {
+    size_t comma = types.find(',', pos);
+    std::string t = types.substr(pos, comma == std::string::npos ? std::string::npos : comma - pos);
+    pos = comma == std::string::npos ? types.size() : comma + 1;
+    auto path = std::filesystem::path(dir) / ("tinyllama-shape-" + std::to_string(layers) + "L-" + t + ".gguf");
+    if (!std::filesystem::exists(path)) {
+      if (!w) {
+        auto r = make_random_weights(p, 1);
+        if (!r) return std::fprintf(stderr, "%s\n", r.error().to_string().c_str()), 1;
+        w = std::move(*r);
+      }
+      GgufWriteOptions o;
+      if (t == "Q4_K_M") o.q4_k_m_mix = true;
+      else o.type = *type_from_name(t);
+      auto r = write_gguf_model(*w, path, o);
+      if (!r) return std::fprintf(stderr, "%s\n", r.error().to_string().c_str()), 1;
+    }
+    long rss0 = rss_kib();
+    auto m = open_model(path);
+    if (!m) return std::fprintf(stderr, "%s\n", m.error().to_string().c_str()), 1;
+    InferenceOptions io;
+    io.n_threads = threads;
+    io.n_ctx = np + ng + 1;
+    auto s = InferenceSession::create(*m, io);
+    if (!s) return 1;
+    const ModelDesc& d = m->desc();
+    uint64_t mat_bytes = 0;
+    int64_t mat_params = 0;
+    for (const auto& L : d.layers)
+      for (const TensorRef* tr : {&L.wq, &L.wk, &L.wv, &L.wo, &L.ffn_gate, &L.ffn_up, &L.ffn_down})
+        mat_bytes += tr->nbytes, mat_params += tr->n_elements();
+    mat_bytes += d.output_weight().nbytes;
+    mat_params += d.output_weight().n_elements();
+    std::mt19937 rng(1);
+    std::vector<TokenId> toks(size_t(std::max(np, ng)));
+    for (auto& x : toks) x = TokenId(rng() % 32000);
+    std::vector<float> logits;
+    // pp
+    double pp = 0;
+    if (np > 0) {
+      (*s)->reset();
+      auto t0 = Clock::now();
+      if (!(*s)->eval(std::span<const TokenId>(toks).first(size_t(np)), &logits)) return 1;
+      pp = double(np) / secs(t0);
+    }
+    // tg (one warm-up token first)
+    (*s)->reset();
+    if (!(*s)->eval(std::span<const TokenId>(toks).first(1), &logits)) return 1;
+    auto t0 = Clock::now();
+    for (int64_t i = 1; i <= ng; ++i)
+      if (!(*s)->eval(std::span<const TokenId>(toks).subspan(size_t(i % int64_t(toks.size())), 1), &logits)) return 1;
+    double tg = double(ng) / secs(t0);
+    double kv_bytes = 2.0 * double(layers) * (double(ng) / 2 + 1) * double(p.n_head_kv * p.head_dim) * 2;
+    double tg_bound = bw * 1e9 / (double(mat_bytes) + kv_bytes);
+    double pp_bound = peak > 0 ? peak * 1e9 / (2.0 * double(mat_params)) : 0;
+    long rss = rss_kib() - rss0;
+    double mib = double(d.file_size) / (1 << 20);
+    if (np > 0)
+      std::printf("| %s | %lld | %.0f | pp%lld | %.2f | %.2f | %.2f |\n", t.c_str(), (long long)layers, mib, (long long)np,
+                  pp, pp_bound, pp_bound > 0 ? pp / pp_bound : 0.0);
+    std::printf("| %s | %lld | %.0f | tg%lld | %.2f | %.2f | %.2f |\n", t.c_str(), (long long)layers, mib, (long long)ng, tg,
+                tg_bound, tg / tg_bound);
+    std::fprintf(stderr, "%s: resident growth %.0f MiB (file %.0f MiB, KV %.1f MiB)\n", t.c_str(), double(rss) / 1024, mib,
+                 double((*s)->kv_bytes()) / (1 << 20));
+    std::fflush(stdout);
+  }
+  return 0;
+}
