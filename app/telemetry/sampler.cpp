@@ -43,6 +43,10 @@ Expected<std::unique_ptr<Sampler>> Sampler::create(std::vector<std::unique_ptr<S
   return std::unique_ptr<Sampler>(new Sampler(std::move(sensors), intervalMs));
 }
 
+Expected<std::unique_ptr<Sampler>> makeSampler(const TelemetryOptions& options) {
+  return Sampler::create(makeDefaultSensors(options), options.intervalMs);
+}
+
 Sampler::Sampler(std::vector<std::unique_ptr<Sensor>> sensors, int intervalMs)
     : m_sensors(std::move(sensors)), m_intervalMs(intervalMs) {
   for (const auto& s : m_sensors)

@@ -5,6 +5,8 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <filesystem>
+#include <fstream>
 #include <numbers>
 #include <thread>
 
@@ -176,4 +178,24 @@ TEST(TelemetryEnergy, StopWithoutStartIsEmpty) {
   EnergyMeter m(*s);
   EXPECT_FALSE(m.stop(5).hasData);
   EXPECT_FALSE(m.running());
+}
+
+TEST(TelemetryEnergy, DefaultSetFallsBackToTheEstimateOnAMachineWithoutCounters) {
+  auto root = std::filesystem::path(HEARTH_TEST_TMP) / "default-set";
+  std::filesystem::remove_all(root);
+  std::filesystem::create_directories(root / "proc");
+  std::ofstream(root / "proc/stat") << "cpu  10 0 10 80 0 0 0 0 0 0\n";
+  TelemetryOptions o;
+  o.root = root.string();
+  o.nvmlLibrary = "/nonexistent/libnvidia-ml.so.1";
+  o.intervalMs = 250;
+  auto s = makeSampler(o);
+  ASSERT_TRUE(s.has_value());
+  EXPECT_EQ((*s)->intervalMs(), 250);
+  auto snap = (*s)->sampleAt(0.0);
+  ASSERT_EQ(snap.channels.size(), 1u);
+  EXPECT_EQ(snap.channels[0].last.source, "estimate");
+  EXPECT_EQ(snap.unavailable.size(), 2u);  // nvml and powercap, with their reasons
+  o.intervalMs = 5000;
+  EXPECT_FALSE(makeSampler(o).has_value());
 }

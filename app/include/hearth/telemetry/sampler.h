@@ -95,6 +95,9 @@ class Sampler {
   mutable std::mutex m_threadMutex;
 };
 
+// makeDefaultSensors(options) in a Sampler at options.intervalMs (not started). Errors: as create().
+Expected<std::unique_ptr<Sampler>> makeSampler(const TelemetryOptions& options);
+
 class EnergyMeter {
  public:
   explicit EnergyMeter(Sampler& sampler, double gridGramsPerKWh = DEFAULT_GRID_G_PER_KWH);
