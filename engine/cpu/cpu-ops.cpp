@@ -17,6 +17,12 @@
 #include <immintrin.h>
 #endif
 
+#ifdef HEARTH_HAVE_OPENBLAS
+#include <cblas.h>
+#include <mutex>
+extern "C" void openblas_set_num_threads(int);
+#endif
+
 namespace hearth::cpu {
 
 namespace {
@@ -87,6 +93,8 @@ const Dispatch& dispatch() {
 
 constexpr int64_t ROW_TILE = 16;
 constexpr int64_t SMALL_JOB = 1 << 15;
+[[maybe_unused]] constexpr int64_t SGEMM_MIN_TOKENS = 8;
+[[maybe_unused]] constexpr int64_t SGEMM_TILE = 128;
 
 }  // namespace
 
@@ -144,6 +152,31 @@ void matmul(ThreadPool& pool, const MatView& w, const float* x, int64_t n_tok, f
     return;
   }
   const bool direct_f32 = w.type == GgmlType::F32 && (reinterpret_cast<uintptr_t>(w.data) % 4) == 0;
+#ifdef HEARTH_HAVE_OPENBLAS
+  // Prompt batches: each thread dequantizes tiles of rows once and multiplies them with every token
+  // through single-threaded sgemm (Hearth's pool already splits the rows).
+  if (n_tok >= SGEMM_MIN_TOKENS) {
+    static std::once_flag once;
+    std::call_once(once, [] { openblas_set_num_threads(1); });
+    tp.parallel_for(n_rows, [&](int64_t r0, int64_t r1) {
+      thread_local std::vector<float> tile;
+      if (!direct_f32 && tile.size() < size_t(SGEMM_TILE * k)) tile.resize(size_t(SGEMM_TILE * k));
+      for (int64_t rt = r0; rt < r1; rt += SGEMM_TILE) {
+        int64_t re = std::min(rt + SGEMM_TILE, r1);
+        const float* rows;
+        if (direct_f32) {
+          rows = reinterpret_cast<const float*>(w.data + uint64_t(rt) * w.row_bytes);
+        } else {
+          for (int64_t r = rt; r < re; ++r) dequantize_row(w, r, tile.data() + (r - rt) * k);
+          rows = tile.data();
+        }
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, int(n_tok), int(re - rt), int(k), 1.0f, x, int(k), rows,
+                    int(k), 0.0f, y + rt, int(n_rows));
+      }
+    });
+    return;
+  }
+#endif
   tp.parallel_for(n_rows, [&](int64_t r0, int64_t r1) {
     thread_local std::vector<float> buf;
     if (!direct_f32 && buf.size() < size_t(ROW_TILE * k)) buf.resize(size_t(ROW_TILE * k));

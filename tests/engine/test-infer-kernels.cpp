@@ -64,7 +64,7 @@ TEST(Kernels, QuantDotMatchesIntegerDefinition) {
 TEST(Kernels, MatmulMatchesPlainLoop) {
   const int64_t k = 256, rows = 37;
   auto w = randn(size_t(k * rows), 3);
-  auto x = randn(size_t(k * 3), 4);
+  auto x = randn(size_t(k * 9), 4);
   cpu::ThreadPool pool(3);
   for (GgmlType t : {GgmlType::F32, GgmlType::F16, GgmlType::BF16, GgmlType::Q8_0, GgmlType::Q4_0, GgmlType::Q4_1,
                      GgmlType::Q5_0, GgmlType::Q5_1, GgmlType::Q4_K, GgmlType::Q5_K, GgmlType::Q6_K}) {
@@ -74,7 +74,7 @@ TEST(Kernels, MatmulMatchesPlainLoop) {
     std::vector<float> wd(size_t(k * rows));
     ASSERT_TRUE(dequantize(t, wq.data(), wd.data(), k * rows));
     cpu::MatView mv{t, wq.data(), k, rows, *row_nbytes(t, k)};
-    for (int64_t n_tok : {1, 3}) {
+    for (int64_t n_tok : {1, 3, 9}) {  // 9: the sgemm path when built with OpenBLAS
       for (bool qdot : {false, true}) {
         std::vector<float> y(size_t(n_tok * rows));
         cpu::matmul(pool, mv, x.data(), n_tok, y.data(), qdot);

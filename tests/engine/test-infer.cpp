@@ -103,7 +103,8 @@ TEST(Infer, TruncateRewindsExactly) {
   EXPECT_EQ(s->n_past(), 4);
   EXPECT_EQ(s->common_prefix(TOKS), 4);
   ASSERT_TRUE(s->eval(std::span<const TokenId>(TOKS).subspan(4), &again));
-  EXPECT_EQ(first, again);
+  // Equal up to summation order (a batch of 8 and one of 12 may be blocked differently by sgemm).
+  EXPECT_LT(rel_diff(again, first), 1e-6);
 }
 
 TEST(Infer, ContextFullIsAnErrorAndChangesNothing) {
