@@ -212,7 +212,40 @@ float dot_q4_k_generic(const uint8_t* w, const uint8_t* a, int64_t n) { return q
 float dot_q6_k_generic(const uint8_t* w, const uint8_t* a, int64_t n) { return q6_k_body(w, a, n); }
 #if defined(__x86_64__)
 __attribute__((target("avx2,fma"))) float dot_q4_k_avx2(const uint8_t* w, const uint8_t* a, int64_t n) {
-  return q4_k_body(w, a, n);
+  const float* ht = quants::half_table();
+  const __m256i m4 = _mm256_set1_epi8(0xF);
+  float total = 0;
+  alignas(32) uint8_t q[2][32];
+  for (int64_t b = 0; b < n / QKK; ++b, w += quants::Q4_K_BYTES, a += ACT_K_BYTES) {
+    const float* x = reinterpret_cast<const float*>(a);
+    const float d = ht[quants::load_u16(w)], dmin = ht[quants::load_u16(w + 2)];
+    const uint8_t* s = w + 4;
+    const uint8_t* qs = w + 16;
+    __m256 acc = _mm256_setzero_ps();
+    float macc = 0;
+    for (int c = 0; c < 4; ++c, qs += 32) {
+      int sc[2], mn[2];
+      scale_min_k4(s, 2 * c, sc[0], mn[0]);
+      scale_min_k4(s, 2 * c + 1, sc[1], mn[1]);
+      __m256i raw = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(qs));
+      _mm256_store_si256(reinterpret_cast<__m256i*>(q[0]), _mm256_and_si256(raw, m4));
+      _mm256_store_si256(reinterpret_cast<__m256i*>(q[1]), _mm256_and_si256(_mm256_srli_epi16(raw, 4), m4));
+      for (int h = 0; h < 2; ++h) {
+        const float* xx = x + 64 * c + 32 * h;
+        __m256 s0 = _mm256_setzero_ps();
+        for (int i = 0; i < 32; i += 8)
+          s0 = _mm256_fmadd_ps(_mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(q[h] + i)))),
+                               _mm256_loadu_ps(xx + i), s0);
+        acc = _mm256_fmadd_ps(_mm256_set1_ps(float(sc[h])), s0, acc);
+        macc += float(mn[h]) * x[QKK + 2 * c + h];
+      }
+    }
+    __m128 r = _mm_add_ps(_mm256_castps256_ps128(acc), _mm256_extractf128_ps(acc, 1));
+    r = _mm_add_ps(r, _mm_movehl_ps(r, r));
+    r = _mm_add_ss(r, _mm_movehdup_ps(r));
+    total += d * _mm_cvtss_f32(r) - dmin * macc;
+  }
+  return total;
 }
 __attribute__((target("avx2,fma"))) float dot_q6_k_avx2(const uint8_t* w, const uint8_t* a, int64_t n) {
   const float* ht = quants::half_table();
@@ -256,7 +289,34 @@ __attribute__((target("avx2,fma"))) float dot_q6_k_avx2(const uint8_t* w, const 
 }
 #endif
 
+// ---- F16 rows against the F32 activation (copied as is): F16C conversion inside the dot.
+void copy_act_f32(const float* x, uint8_t* dst, int64_t n) { std::memcpy(dst, x, size_t(n) * 4); }
+float dot_f16_generic(const uint8_t* w, const uint8_t* a, int64_t n) {
+  const float* ht = quants::half_table();
+  const float* x = reinterpret_cast<const float*>(a);
+  float lane[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+  for (int64_t i = 0; i < n; i += 8)
+    for (int l = 0; l < 8; ++l) lane[l] += ht[quants::load_u16(w + 2 * (i + l))] * x[i + l];
+  return ((lane[0] + lane[4]) + (lane[1] + lane[5])) + ((lane[2] + lane[6]) + (lane[3] + lane[7]));
+}
+#if defined(__x86_64__)
+__attribute__((target("avx2,fma,f16c"))) float dot_f16_avx2(const uint8_t* w, const uint8_t* a, int64_t n) {
+  const float* x = reinterpret_cast<const float*>(a);
+  __m256 s0 = _mm256_setzero_ps(), s1 = _mm256_setzero_ps();
+  int64_t i = 0;
+  for (; i + 16 <= n; i += 16) {
+    s0 = _mm256_fmadd_ps(_mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(w + 2 * i))), _mm256_loadu_ps(x + i), s0);
+    s1 = _mm256_fmadd_ps(_mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(w + 2 * i + 16))),
+                         _mm256_loadu_ps(x + i + 8), s1);
+  }
+  for (; i < n; i += 8)
+    s0 = _mm256_fmadd_ps(_mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(w + 2 * i))), _mm256_loadu_ps(x + i), s0);
+  return hsum(_mm256_add_ps(s0, s1));
+}
+#endif
+
 struct Table {
+  QuantDot f16{GgmlType::F16, 8, 32, copy_act_f32, dot_f16_generic};
   QuantDot q8_0{GgmlType::Q8_0, QK, ACT_BYTES, quantize_act_q8, dot_q8_0_generic};
   QuantDot q4_0{GgmlType::Q4_0, QK, ACT_BYTES, quantize_act_q8, dot_q4_0_generic};
   QuantDot q4_k{GgmlType::Q4_K, QKK, ACT_K_BYTES, prepare_act_k, dot_q4_k_generic};
@@ -266,6 +326,7 @@ struct Table {
     if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && __builtin_cpu_supports("f16c")) {
       q8_0.dot = dot_q8_0_avx2;
       q4_0.dot = dot_q4_0_avx2;
+      f16.dot = dot_f16_avx2;
       q4_k.dot = dot_q4_k_avx2;
       q6_k.dot = dot_q6_k_avx2;
     }
@@ -282,6 +343,7 @@ const Table& table() {
 
 const QuantDot* quant_dot_for(GgmlType type) {
   switch (type) {
+    case GgmlType::F16: return &table().f16;
     case GgmlType::Q8_0: return &table().q8_0;
     case GgmlType::Q4_0: return &table().q4_0;
     case GgmlType::Q4_K: return &table().q4_k;
@@ -295,7 +357,9 @@ const QuantDot* quant_dot_generic_for(GgmlType type) {
   static const QuantDot q4{GgmlType::Q4_0, QK, ACT_BYTES, quantize_act_q8, dot_q4_0_generic};
   static const QuantDot q4k{GgmlType::Q4_K, QKK, ACT_K_BYTES, prepare_act_k, dot_q4_k_generic};
   static const QuantDot q6k{GgmlType::Q6_K, QKK, ACT_K_BYTES, prepare_act_k, dot_q6_k_generic};
+  static const QuantDot f16{GgmlType::F16, 8, 32, copy_act_f32, dot_f16_generic};
   switch (type) {
+    case GgmlType::F16: return &f16;
     case GgmlType::Q8_0: return &q8;
     case GgmlType::Q4_0: return &q4;
     case GgmlType::Q4_K: return &q4k;
