@@ -93,31 +93,48 @@ __attribute__((target("avx2,fma,f16c"))) inline float half_f16c(const uint8_t* p
   return _cvtsh_ss(h);
 }
 
+// One block: its scale times the 8 partial sums of its products.
+__attribute__((target("avx2,fma,f16c"))) inline __m256 q8_block(const uint8_t* w, const uint8_t* a) {
+  float da;
+  std::memcpy(&da, a, 4);
+  __m256i qw = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(w + 2));
+  __m256i qa = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(a + 4));
+  return _mm256_mul_ps(_mm256_set1_ps(half_f16c(w) * da), mul_sum_i8(qw, qa));
+}
+__attribute__((target("avx2,fma,f16c"))) inline __m256 q4_block(const uint8_t* w, const uint8_t* a) {
+  const __m256i low = _mm256_set1_epi8(0xF), eight = _mm256_set1_epi8(8);
+  float da;
+  std::memcpy(&da, a, 4);
+  __m128i raw = _mm_loadu_si128(reinterpret_cast<const __m128i*>(w + 2));
+  __m256i both = _mm256_inserti128_si256(_mm256_castsi128_si256(raw), _mm_srli_epi16(raw, 4), 1);
+  __m256i qw = _mm256_sub_epi8(_mm256_and_si256(both, low), eight);
+  __m256i qa = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(a + 4));
+  return _mm256_mul_ps(_mm256_set1_ps(half_f16c(w) * da), mul_sum_i8(qw, qa));
+}
+
+// Two independent accumulators so consecutive blocks do not wait on each other's additions.
 __attribute__((target("avx2,fma,f16c"))) float dot_q8_0_avx2(const uint8_t* w, const uint8_t* a, int64_t n) {
-  __m256 acc = _mm256_setzero_ps();
-  for (int64_t b = 0; b < n / QK; ++b, w += quants::Q8_0_BYTES, a += ACT_BYTES) {
-    float da;
-    std::memcpy(&da, a, 4);
-    __m256i qw = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(w + 2));
-    __m256i qa = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(a + 4));
-    acc = _mm256_fmadd_ps(_mm256_set1_ps(half_f16c(w) * da), mul_sum_i8(qw, qa), acc);
+  __m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps();
+  const int64_t nb = n / QK;
+  int64_t b = 0;
+  for (; b + 2 <= nb; b += 2, w += 2 * quants::Q8_0_BYTES, a += 2 * ACT_BYTES) {
+    acc0 = _mm256_add_ps(acc0, q8_block(w, a));
+    acc1 = _mm256_add_ps(acc1, q8_block(w + quants::Q8_0_BYTES, a + ACT_BYTES));
   }
-  return hsum(acc);
+  if (b < nb) acc0 = _mm256_add_ps(acc0, q8_block(w, a));
+  return hsum(_mm256_add_ps(acc0, acc1));
 }
 
 __attribute__((target("avx2,fma,f16c"))) float dot_q4_0_avx2(const uint8_t* w, const uint8_t* a, int64_t n) {
-  __m256 acc = _mm256_setzero_ps();
-  const __m256i low = _mm256_set1_epi8(0xF), eight = _mm256_set1_epi8(8);
-  for (int64_t b = 0; b < n / QK; ++b, w += quants::Q4_0_BYTES, a += ACT_BYTES) {
-    float da;
-    std::memcpy(&da, a, 4);
-    __m128i raw = _mm_loadu_si128(reinterpret_cast<const __m128i*>(w + 2));
-    __m256i both = _mm256_inserti128_si256(_mm256_castsi128_si256(raw), _mm_srli_epi16(raw, 4), 1);
-    __m256i qw = _mm256_sub_epi8(_mm256_and_si256(both, low), eight);
-    __m256i qa = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(a + 4));
-    acc = _mm256_fmadd_ps(_mm256_set1_ps(half_f16c(w) * da), mul_sum_i8(qw, qa), acc);
+  __m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps();
+  const int64_t nb = n / QK;
+  int64_t b = 0;
+  for (; b + 2 <= nb; b += 2, w += 2 * quants::Q4_0_BYTES, a += 2 * ACT_BYTES) {
+    acc0 = _mm256_add_ps(acc0, q4_block(w, a));
+    acc1 = _mm256_add_ps(acc1, q4_block(w + quants::Q4_0_BYTES, a + ACT_BYTES));
   }
-  return hsum(acc);
+  if (b < nb) acc0 = _mm256_add_ps(acc0, q4_block(w, a));
+  return hsum(_mm256_add_ps(acc0, acc1));
 }
 #endif
 
