@@ -10,6 +10,8 @@
 #include <fstream>
 #include <nlohmann/json.hpp>
 
+#include "hearth/gguf.h"
+#include "hearth/model-writer.h"
 #include "hearth/tokenizer.h"
 #include "test-util.h"
 
@@ -124,4 +126,56 @@ TEST(InferCli, BadInput) {
   auto c = test::run(test::cli() + " generate -m '" + model() + "' -p hi -n 2 --top-p 2");
   EXPECT_NE(c.exit_code, 0);
   EXPECT_NE(c.err.find("top-p"), std::string::npos) << c.err;
+}
+
+// A tiny random llama with the real Llama 2 vocabulary (copied from the shared file) and Phi-3.5's chat
+// template, for the commands that need a template.
+namespace {
+std::string chat_model() {
+  static std::string path = [] {
+    auto src = GgufFile::open(model());
+    if (!src) return std::string("(cannot open ") + model() + ": " + src.error().to_string() + ")";
+    auto tokens = src->get_string_array("tokenizer.ggml.tokens");
+    auto scores = src->get_float_array("tokenizer.ggml.scores");
+    auto types = src->get_int_array("tokenizer.ggml.token_type");
+    if (!tokens || !scores || !types) return std::string("(tokenizer arrays missing in the shared model)");
+    TokenizerData td;
+    td.model = "llama";
+    td.tokens = *tokens;
+    td.scores = *scores;
+    for (int64_t t : *types) td.token_types.push_back(int32_t(t));
+    td.bos_id = 1;
+    td.eos_id = 2;
+    td.add_bos = true;
+    td.chat_template = test::read_text(test::testdata("chat-templates/microsoft-Phi-3.5-mini-instruct.jinja"));
+    auto w = make_random_weights(tiny_params(Architecture::llama, 64, 1, 32000), 11);
+    EXPECT_TRUE(w);
+    GgufWriteOptions o;
+    o.tokenizer = td;
+    auto p = test::scratch("infer-cli-chat") / "chat.gguf";
+    EXPECT_TRUE(write_gguf_model(*w, p, o));
+    return p.string();
+  }();
+  return path;
+}
+}  // namespace
+
+TEST(InferCli, GenerateWithChatTemplate) {
+  auto a = test::run(test::cli() + " generate -m '" + chat_model() + "' -p 'Hello there' -n 8 --seed 2 -t 1 --chat");
+  ASSERT_EQ(a.exit_code, 0) << a.err;
+  auto b = test::run(test::cli() + " generate -m '" + chat_model() + "' -p 'Hello there' -n 8 --seed 2 -t 1");
+  ASSERT_EQ(b.exit_code, 0) << b.err;
+  // The template changes the prompt, so the prompt token counts on stderr differ.
+  EXPECT_NE(a.err.substr(a.err.find("prompt:")), b.err.substr(b.err.find("prompt:")));
+}
+
+TEST(InferCli, ChatTurnsResetAndExit) {
+  auto dir = test::scratch("infer-cli-chat-input");
+  test::write_text(dir / "in.txt", "Hello\nHow are you?\n/reset\nAgain\n/exit\nnever read\n");
+  auto r = test::run(test::cli() + " chat -m '" + chat_model() + "' -n 6 -t 1 --seed 3 < '" + (dir / "in.txt").string() + "'");
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.out.find("(conversation reset)"), std::string::npos) << r.out;
+  size_t prompts = 0;
+  for (size_t at = r.out.find("> "); at != std::string::npos; at = r.out.find("> ", at + 2)) ++prompts;
+  EXPECT_GE(prompts, 5u) << r.out;
 }
