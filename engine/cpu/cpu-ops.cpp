@@ -6,6 +6,7 @@
  */
 #include "cpu-ops.h"
 
+#include "cpu-features.h"
 #include <cmath>
 #include <cstring>
 #include <vector>
@@ -80,7 +81,7 @@ struct Dispatch {
     if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) {
       dot = dot_avx2;
       level = "avx2";
-      if (__builtin_cpu_supports("f16c")) f16_row = f16_row_avx2;
+      if (cpu::has_f16c()) f16_row = f16_row_avx2;
     }
 #endif
   }

@@ -13,6 +13,7 @@
  */
 #include "quant-dot.h"
 
+#include "cpu-features.h"
 #include <cmath>
 #include <cstring>
 
@@ -340,7 +341,7 @@ struct Table {
   QuantDot q6_k{GgmlType::Q6_K, QKK, ACT_K_BYTES, prepare_act_k, dot_q6_k_generic};
   Table() {
 #if defined(__x86_64__)
-    if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && __builtin_cpu_supports("f16c")) {
+    if (cpu::has_avx2_fma_f16c()) {
       q8_0.dot = dot_q8_0_avx2;
       q4_0.dot = dot_q4_0_avx2;
       f16.dot = dot_f16_avx2;

@@ -236,9 +236,10 @@ class Parser {
         if (n > remaining())
           fail(len_at, "string " + std::to_string(i) + " of the array has length " + std::to_string(n) +
                            " but only " + std::to_string(remaining()) + " bytes of the file remain" + context());
-        // Built in place (no default value to reset): vocabularies hold 10^5 of these.
-        elems.emplace_back(etype, GgufValueType::UINT8,
-                           std::string(reinterpret_cast<const char*>(m_d + m_pos), size_t(n)));
+        // Moved in whole (no default value to reset): vocabularies hold 10^5 of these. Braces, not
+        // emplace_back's parentheses: clang 14 (the fuzz build) lacks C++20 aggregate paren-init.
+        elems.push_back(GgufValue{etype, GgufValueType::UINT8,
+                                  std::string(reinterpret_cast<const char*>(m_d + m_pos), size_t(n))});
         m_pos += n;
       }
     } else {

@@ -6,6 +6,7 @@
  */
 #include "kv-cache.h"
 
+#include "../cpu/cpu-features.h"
 #include <algorithm>
 #include <cstring>
 
@@ -70,7 +71,7 @@ struct F16Kernels {
   void (*axpy)(float, const uint16_t*, float*, int64_t) = axpy_f16_generic;
   F16Kernels() {
 #if defined(__x86_64__)
-    if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && __builtin_cpu_supports("f16c")) {
+    if (cpu::has_avx2_fma_f16c()) {
       dot = dot_f16_avx2;
       axpy = axpy_f16_avx2;
     }
