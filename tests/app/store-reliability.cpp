@@ -24,6 +24,7 @@
 #include <sstream>
 #include <thread>
 
+#include "must.h"
 #include "hearth/store/project.h"
 #include "test-util.h"
 
@@ -35,20 +36,7 @@ using RunRecord = hearth::store::Run;
 
 namespace {
 
-template <class T>
-T must(hearth::Expected<T>&& r) {
-  if (!r) {
-    ADD_FAILURE() << r.error().to_string();
-    std::abort();
-  }
-  return std::move(*r);
-}
-void must(hearth::Expected<void>&& r) {
-  if (!r) {
-    ADD_FAILURE() << r.error().to_string();
-    std::abort();
-  }
-}
+using hearth::test::must;
 
 // A running store-writer with its stdout on a pipe.
 struct Writer {

@@ -19,6 +19,7 @@
 #include <nlohmann/json.hpp>
 #include <random>
 
+#include "must.h"
 #include "../../app/store/event-log.h"
 #include "hearth/store/project.h"
 #include "hearth/store/schema.h"
@@ -32,20 +33,7 @@ using RunRecord = hearth::store::Run;  // inside TEST bodies `Run` names testing
 
 namespace {
 
-template <class T>
-T must(hearth::Expected<T>&& r) {
-  if (!r) {
-    ADD_FAILURE() << r.error().to_string();
-    std::abort();
-  }
-  return std::move(*r);
-}
-void must(hearth::Expected<void>&& r) {
-  if (!r) {
-    ADD_FAILURE() << r.error().to_string();
-    std::abort();
-  }
-}
+using hearth::test::must;
 
 std::string bytes(const fs::path& p) { return hearth::test::read_text(p); }
 
