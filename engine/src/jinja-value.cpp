@@ -505,7 +505,7 @@ int values_compare(const Value& a, const Value& b, const char* op) {
 
 namespace {
 
-void json_string_ascii(std::string& out, char ch) {
+void json_escape_byte(std::string& out, char ch) {
   unsigned char c = static_cast<unsigned char>(ch);
   switch (c) {
     case '"': out += "\\\""; break;
@@ -531,7 +531,7 @@ void json_string(std::string& out, std::string_view s, bool ensure_ascii) {
   if (ensure_ascii) {
     for (uint32_t cp : utf8_decode(s)) {
       if (cp < 0x80) {
-        json_string_ascii(out, static_cast<char>(cp));
+        json_escape_byte(out, static_cast<char>(cp));
       } else if (cp < 0x10000) {
         char buf[8];
         std::snprintf(buf, sizeof buf, "\\u%04x", cp);
@@ -546,26 +546,8 @@ void json_string(std::string& out, std::string_view s, bool ensure_ascii) {
     out += '"';
     return;
   }
-  for (char ch : s) {
-    unsigned char c = static_cast<unsigned char>(ch);
-    switch (c) {
-      case '"': out += "\\\""; break;
-      case '\\': out += "\\\\"; break;
-      case '\n': out += "\\n"; break;
-      case '\r': out += "\\r"; break;
-      case '\t': out += "\\t"; break;
-      case '\b': out += "\\b"; break;
-      case '\f': out += "\\f"; break;
-      default:
-        if (c < 0x20) {
-          char buf[8];
-          std::snprintf(buf, sizeof buf, "\\u%04x", c);
-          out += buf;
-        } else {
-          out += ch;
-        }
-    }
-  }
+  // Bytes of 0x80 and up pass through unchanged: the UTF-8 text is copied as it is.
+  for (char ch : s) json_escape_byte(out, ch);
   out += '"';
 }
 
