@@ -19,9 +19,11 @@ inline std::filesystem::path testdata(const std::string& rel = "") {
 inline std::filesystem::path source_dir(const std::string& rel = "") {
   return std::filesystem::path(HEARTH_SOURCE_DIR) / rel;
 }
-// A fresh scratch folder for one test (removed and recreated).
+// A fresh scratch folder for one test (removed and recreated). It lies under a folder of this process:
+// ctest runs each discovered test case as its own process, two at a time, so a folder shared by name
+// would be emptied under a test of the same executable that is still using it.
 inline std::filesystem::path scratch(const std::string& name) {
-  auto p = std::filesystem::path(HEARTH_TEST_TMP) / name;
+  auto p = std::filesystem::path(HEARTH_TEST_TMP) / ("pid-" + std::to_string(::getpid())) / name;
   std::filesystem::remove_all(p);
   std::filesystem::create_directories(p);
   return p;
