@@ -220,17 +220,24 @@ void quantize_q5_k(const float* x, uint8_t* y, int64_t nb) {
   }
 }
 
+// Fits a symmetric scale to each of the sixteen 16-value sub-blocks of a super-block (levels in
+// [lo, hi]) and returns the scale of largest magnitude, which sets the super-block scale d.
+static float fit_sixteen_symmetric(const float* x, int lo, int hi, float scale[16]) {
+  float max_abs = 0, max_scale = 0;
+  for (int j = 0; j < 16; ++j) {
+    scale[j] = fit_symmetric(x + 16 * j, 16, lo, hi);
+    if (std::fabs(scale[j]) > max_abs) {
+      max_abs = std::fabs(scale[j]);
+      max_scale = scale[j];
+    }
+  }
+  return max_scale;
+}
+
 void quantize_q6_k(const float* x, uint8_t* y, int64_t nb) {
   for (int64_t b = 0; b < nb; ++b, x += QK_K, y += Q6_K_BYTES) {
     float scale[16];
-    float max_abs = 0, max_scale = 0;
-    for (int j = 0; j < 16; ++j) {
-      scale[j] = fit_symmetric(x + 16 * j, 16, -32, 31);
-      if (std::fabs(scale[j]) > max_abs) {
-        max_abs = std::fabs(scale[j]);
-        max_scale = scale[j];
-      }
-    }
+    const float max_scale = fit_sixteen_symmetric(x, -32, 31, scale);
     // Sub-block scales become int8 codes in [-128, 127] of the super-block scale d; the largest maps to
     // -128 (the end with more room), so d has the opposite sign of that sub-block's scale.
     store_half(y + 208, std::clamp(max_scale / -128.0f, -65504.0f, 65504.0f));
@@ -296,14 +303,7 @@ void quantize_q2_k(const float* x, uint8_t* y, int64_t nb) {
 void quantize_q3_k(const float* x, uint8_t* y, int64_t nb) {
   for (int64_t b = 0; b < nb; ++b, x += QK_K, y += Q3_K_BYTES) {
     float scale[16];
-    float max_abs = 0, max_scale = 0;
-    for (int j = 0; j < 16; ++j) {
-      scale[j] = fit_symmetric(x + 16 * j, 16, -4, 3);
-      if (std::fabs(scale[j]) > max_abs) {
-        max_abs = std::fabs(scale[j]);
-        max_scale = scale[j];
-      }
-    }
+    const float max_scale = fit_sixteen_symmetric(x, -4, 3, scale);
     // As in Q6_K: the largest sub-block scale maps to code -32, the end with more room.
     store_half(y + 108, std::clamp(max_scale / -32.0f, -65504.0f, 65504.0f));
     const float d = load_half(y + 108);

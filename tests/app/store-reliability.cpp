@@ -36,6 +36,16 @@ using RunRecord = hearth::store::Run;
 
 namespace {
 
+// `steps` steps of two metrics (loss and acc) from `step` on; advances `step` past them.
+std::vector<MetricRecord> lossAccBatch(std::int64_t& step, int steps) {
+  std::vector<MetricRecord> b;
+  for (int i = 0; i < steps; ++i, ++step) {
+    b.push_back({"loss", {step, double(step) * 0.5, 1.7e9, step}});
+    b.push_back({"acc", {step, -double(step), 1.7e9, step}});
+  }
+  return b;
+}
+
 using hearth::test::must;
 
 // A running store-writer with its stdout on a pipe.
@@ -173,14 +183,7 @@ TEST(StoreReliability, SizeLimitFullIsACleanErrorAndTheRunContinues) {
   Id run = must(p.createRun(RunRecord{}));
   must(p.startRun(run));
   std::int64_t step = 0;
-  auto batchOf = [&](int steps) {
-    std::vector<MetricRecord> b;
-    for (int i = 0; i < steps; ++i, ++step) {
-      b.push_back({"loss", {step, double(step) * 0.5, 1.7e9, step}});
-      b.push_back({"acc", {step, -double(step), 1.7e9, step}});
-    }
-    return b;
-  };
+  auto batchOf = [&](int steps) { return lossAccBatch(step, steps); };
   for (int i = 0; i < 10; ++i) must(p.appendMetrics(run, batchOf(100)));
   const std::int64_t committedSteps = step;
   const auto pages = must(p.database().queryInt("PRAGMA page_count"));
@@ -311,14 +314,7 @@ TEST(StoreReliability, InjectedEnospcIsACleanErrorWithoutCorruption) {
   Id run = must(p.createRun(RunRecord{}));
   must(p.startRun(run));
   std::int64_t step = 0;
-  auto batchOf = [&](int steps) {
-    std::vector<MetricRecord> b;
-    for (int i = 0; i < steps; ++i, ++step) {
-      b.push_back({"loss", {step, double(step) * 0.5, 1.7e9, step}});
-      b.push_back({"acc", {step, -double(step), 1.7e9, step}});
-    }
-    return b;
-  };
+  auto batchOf = [&](int steps) { return lossAccBatch(step, steps); };
   for (int i = 0; i < 5; ++i) must(p.appendMetrics(run, batchOf(100)));
   // The disk fills part-way through writing the next batches' WAL frames.
   int failures = 0;
