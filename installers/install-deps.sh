@@ -11,6 +11,7 @@ if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
 PACKAGES=(
   # toolchain
   build-essential cmake ninja-build pkg-config git clang libclang-rt-14-dev
+  ccache  # used automatically when present: rebuilds in fresh build folders reuse objects
   libgtest-dev libgmock-dev
   # Qt 6 (Widgets, Sql, Test, Concurrent, PrintSupport come with qtbase; Svg separately)
   qt6-base-dev qt6-base-dev-tools qt6-svg-dev libqt6sql6-sqlite qt6-qpa-plugins
