@@ -10,6 +10,11 @@
  *   the load when the user asked for that (DataConfig::skip_bad_lines = false).
  * - Batch order is a pure function of (seed, epoch): a BatchIterator's position is two integers, so a
  *   checkpoint resumes the data exactly.
+ * - Text documents (a .txt paragraph, a {"text"} line) get BOS (when the tokenizer adds one) and EOS,
+ *   and one longer than max_length is cut into consecutive examples of max_length tokens (a corpus loses
+ *   nothing; not counted as truncated). Chat examples longer than max_length are truncated (counted).
+ * - Without a chat template (tmpl == nullptr) chat data is rendered with a ChatML fallback
+ *   (fallback_chat_template()), and Dataset::issues says so once (line 0).
  *
  * Threads: plain values; a loaded dataset may be read from many threads.
  */
@@ -37,7 +42,7 @@ struct Example {
 
 struct DataIssue {
   std::filesystem::path file;
-  int64_t line = 0;      // 1-based
+  int64_t line = 0;      // 1-based; 0 for a note about the whole file
   std::string message;   // what is wrong ("line 7: 'conversations' is not an array")
 };
 
@@ -79,6 +84,11 @@ struct PreviewToken {
 };
 std::vector<std::vector<PreviewToken>> preview_examples(const Dataset& d, const Tokenizer& tokenizer, size_t n);
 
+// The id padding uses: the tokenizer's pad token, else EOS, else 0.
+int32_t default_pad_id(const Tokenizer& tokenizer);
+// The ChatML template (Jinja source) used for chat data when the model has none.
+const char* fallback_chat_template();
+
 struct Batch {
   int64_t B = 0, T = 0;
   std::vector<int32_t> tokens;   // B·T, padded with pad_id
@@ -90,6 +100,10 @@ struct Batch {
 // Serves batches of B rows forever, epoch after epoch, shuffling examples per epoch with (seed, epoch).
 // Without packing a row is one example padded to T (= the longest in the batch, at most max_length);
 // with packing examples are concatenated (EOS between them) into rows of exactly T = max_length.
+// Packing adds no token: text examples already end in EOS and chat examples in the template's
+// end-of-turn; an example may continue into the next row, and no target crosses from one example into
+// the next. The last row of an epoch is padded. Batches run on across epochs (B rows each, always).
+// No examples: next() returns an empty batch (B = T = 0).
 class BatchIterator {
  public:
   struct Position {

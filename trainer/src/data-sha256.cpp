@@ -1,0 +1,133 @@
+/* SHA-256 of dataset files (the dataset hash stored with every run) and the seeded permutation used
+ * for validation splits and epoch shuffles.
+ *
+ * Non-obvious choice: a small SHA-256 written here, because the engine has none and the app's (which
+ * has one) is a layer above the trainer; it is checked against the FIPS 180-4 test vectors in
+ * tests/trainer/test-data.cpp.
+ */
+#include <cstring>
+#include <random>
+
+#include "data-internal.h"
+
+namespace hearth::train::detail {
+
+namespace {
+
+constexpr uint32_t K[64] = {
+    0x428a2f98, 0x71374491, 0xb5c0fbcf, 0xe9b5dba5, 0x3956c25b, 0x59f111f1, 0x923f82a4, 0xab1c5ed5,
+    0xd807aa98, 0x12835b01, 0x243185be, 0x550c7dc3, 0x72be5d74, 0x80deb1fe, 0x9bdc06a7, 0xc19bf174,
+    0xe49b69c1, 0xefbe4786, 0x0fc19dc6, 0x240ca1cc, 0x2de92c6f, 0x4a7484aa, 0x5cb0a9dc, 0x76f988da,
+    0x983e5152, 0xa831c66d, 0xb00327c8, 0xbf597fc7, 0xc6e00bf3, 0xd5a79147, 0x06ca6351, 0x14292967,
+    0x27b70a85, 0x2e1b2138, 0x4d2c6dfc, 0x53380d13, 0x650a7354, 0x766a0abb, 0x81c2c92e, 0x92722c85,
+    0xa2bfe8a1, 0xa81a664b, 0xc24b8b70, 0xc76c51a3, 0xd192e819, 0xd6990624, 0xf40e3585, 0x106aa070,
+    0x19a4c116, 0x1e376c08, 0x2748774c, 0x34b0bcb5, 0x391c0cb3, 0x4ed8aa4a, 0x5b9cca4f, 0x682e6ff3,
+    0x748f82ee, 0x78a5636f, 0x84c87814, 0x8cc70208, 0x90befffa, 0xa4506ceb, 0xbef9a3f7, 0xc67178f2};
+
+inline uint32_t rotr(uint32_t x, int n) { return (x >> n) | (x << (32 - n)); }
+
+}  // namespace
+
+Sha256::Sha256()
+    : m_h{0x6a09e667, 0xbb67ae85, 0x3c6ef372, 0xa54ff53a, 0x510e527f, 0x9b05688c, 0x1f83d9ab, 0x5be0cd19} {}
+
+void Sha256::block(const uint8_t* p) {
+  uint32_t w[64];
+  for (int i = 0; i < 16; ++i)
+    w[i] = uint32_t(p[4 * i]) << 24 | uint32_t(p[4 * i + 1]) << 16 | uint32_t(p[4 * i + 2]) << 8 | p[4 * i + 3];
+  for (int i = 16; i < 64; ++i) {
+    uint32_t s0 = rotr(w[i - 15], 7) ^ rotr(w[i - 15], 18) ^ (w[i - 15] >> 3);
+    uint32_t s1 = rotr(w[i - 2], 17) ^ rotr(w[i - 2], 19) ^ (w[i - 2] >> 10);
+    w[i] = w[i - 16] + s0 + w[i - 7] + s1;
+  }
+  uint32_t a = m_h[0], b = m_h[1], c = m_h[2], d = m_h[3], e = m_h[4], f = m_h[5], g = m_h[6], h = m_h[7];
+  for (int i = 0; i < 64; ++i) {
+    uint32_t s1 = rotr(e, 6) ^ rotr(e, 11) ^ rotr(e, 25);
+    uint32_t ch = (e & f) ^ (~e & g);
+    uint32_t t1 = h + s1 + ch + K[i] + w[i];
+    uint32_t s0 = rotr(a, 2) ^ rotr(a, 13) ^ rotr(a, 22);
+    uint32_t mj = (a & b) ^ (a & c) ^ (b & c);
+    uint32_t t2 = s0 + mj;
+    h = g;
+    g = f;
+    f = e;
+    e = d + t1;
+    d = c;
+    c = b;
+    b = a;
+    a = t1 + t2;
+  }
+  m_h[0] += a;
+  m_h[1] += b;
+  m_h[2] += c;
+  m_h[3] += d;
+  m_h[4] += e;
+  m_h[5] += f;
+  m_h[6] += g;
+  m_h[7] += h;
+}
+
+void Sha256::update(const void* data, size_t n) {
+  auto* p = static_cast<const uint8_t*>(data);
+  m_bits += uint64_t(n) * 8;
+  while (n > 0) {
+    if (m_fill == 0 && n >= 64) {
+      block(p);
+      p += 64;
+      n -= 64;
+      continue;
+    }
+    size_t take = std::min(n, size_t(64) - m_fill);
+    std::memcpy(m_buf + m_fill, p, take);
+    m_fill += take;
+    p += take;
+    n -= take;
+    if (m_fill == 64) {
+      block(m_buf);
+      m_fill = 0;
+    }
+  }
+}
+
+std::string Sha256::hex() {
+  uint64_t bits = m_bits;
+  uint8_t pad = 0x80;
+  update(&pad, 1);
+  uint8_t zero = 0;
+  while (m_fill != 56) update(&zero, 1);
+  uint8_t len[8];
+  for (int i = 0; i < 8; ++i) len[i] = uint8_t(bits >> (56 - 8 * i));
+  update(len, 8);
+  static const char* digits = "0123456789abcdef";
+  std::string out;
+  for (uint32_t v : m_h)
+    for (int s = 28; s >= 0; s -= 4) out.push_back(digits[(v >> s) & 15]);
+  return out;
+}
+
+std::string sha256_hex(std::string_view bytes) {
+  Sha256 h;
+  h.update(bytes);
+  return h.hex();
+}
+
+uint64_t splitmix64(uint64_t x) {
+  x += 0x9e3779b97f4a7c15ull;
+  x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ull;
+  x = (x ^ (x >> 27)) * 0x94d049bb133111ebull;
+  return x ^ (x >> 31);
+}
+
+std::vector<int64_t> seeded_permutation(int64_t n, uint64_t seed, uint64_t stream) {
+  std::vector<int64_t> perm(size_t(std::max<int64_t>(n, 0)));
+  for (size_t i = 0; i < perm.size(); ++i) perm[i] = int64_t(i);
+  std::mt19937_64 rng(splitmix64(splitmix64(seed) ^ splitmix64(stream + 0x5851f42d4c957f2dull)));
+  for (size_t i = perm.size(); i > 1; --i) {
+    // j uniform in [0, i): multiply-high range reduction (Lemire), same result on every platform.
+    uint64_t j = uint64_t((unsigned __int128)rng() * i >> 64);
+    std::swap(perm[i - 1], perm[j]);
+  }
+  return perm;
+}
+
+}  // namespace hearth::train::detail
