@@ -43,8 +43,21 @@ void rope_forward(float* x, int64_t B, int64_t T, int64_t n_heads, int64_t head_
                   const std::vector<float>& inv_freq, RopeLayout layout);
 void rope_backward(float* dx, int64_t B, int64_t T, int64_t n_heads, int64_t head_dim,
                    const std::vector<float>& inv_freq, RopeLayout layout);
-// The angular frequencies of a model (theta, linear and llama3 scaling), head_dim/2 values.
+// The angular frequencies of a model (theta, linear and llama3 scaling), head_dim/2 values. Linear
+// scaling is folded in (frequency / factor). The ModelParams form computes llama3 divisors with
+// hearth::rope_freq_factors and throws std::invalid_argument when factor/original_ctx are unknown (a GGUF
+// that only stores rope_freqs.weight); the ModelDesc form uses ModelDesc::rope_freq_factors, exactly as
+// the engine's forward pass does, so prefer it when a ModelDesc is at hand.
 std::vector<float> rope_inv_freq(const ModelParams& p);
+std::vector<float> rope_inv_freq(const ModelDesc& md);
+// The same frequencies in double, and rope overloads taking them: angles then match the engine's
+// inference RoPE to the last bit (a float frequency is off by up to ~1e-4 rad at position 2048).
+std::vector<double> rope_inv_freq_f64(const ModelParams& p);
+std::vector<double> rope_inv_freq_f64(const ModelDesc& md);
+void rope_forward(float* x, int64_t B, int64_t T, int64_t n_heads, int64_t head_dim,
+                  const std::vector<double>& inv_freq, RopeLayout layout);
+void rope_backward(float* dx, int64_t B, int64_t T, int64_t n_heads, int64_t head_dim,
+                   const std::vector<double>& inv_freq, RopeLayout layout);
 
 // Causal grouped-query attention. q (B·T, n_head, hd), k and v (B·T, n_head_kv, hd);
 // out (B·T, n_head, hd); att (B, n_head, T, T) keeps the softmax probabilities for backward.
@@ -59,7 +72,8 @@ void attention_backward(float* dq, float* dk, float* dv, const float* dout, cons
 void swiglu_forward(float* h, const float* gate, const float* up, int64_t n);
 void swiglu_backward(float* dgate, float* dup, const float* dh, const float* gate, const float* up, int64_t n);
 
-// x (n, d) = table (vocab, d) rows of tokens; backward scatters dx rows into dtable (sequentially: one
+// x (n, d) = table (vocab, d) rows of tokens (ids must be < vocab: the caller checks; negative ids
+// throw std::out_of_range); backward scatters dx rows into dtable (sequentially: one
 // thread per column block, so it stays deterministic).
 void embedding_forward(float* x, const float* table, const int32_t* tokens, int64_t n, int64_t d);
 void embedding_backward(float* dtable, const float* dx, const int32_t* tokens, int64_t n, int64_t d);
@@ -68,20 +82,27 @@ void embedding_backward(float* dtable, const float* dx, const int32_t* tokens, i
 // (< 0: ignored), processed in chunks of rows so at most chunk × vocab logits exist at once.
 // Returns the SUM of the losses over counted rows and sets *n_counted. When dx/dw are given, adds
 // grad_scale · d(sum loss / n_norm)/d(x, W) into them, with n_norm = the number of counted rows
-// (the loss is a mean). `scratch` is reused between calls.
+// (the loss is a mean). `scratch` is reused between calls. A target >= vocab throws std::out_of_range.
+// Cost note: dW is updated once per chunk (a full pass over the vocab × d gradient), so use a chunk of
+// a few hundred rows when dw is wanted and memory allows.
 double classifier_forward_backward(float* dx, float* dw, const float* x, const float* w, const int32_t* targets,
                                    int64_t n, int64_t d, int64_t vocab, float grad_scale, int64_t* n_counted,
                                    std::vector<float>& scratch, int64_t chunk = 64);
 
-// Per-head RMS norm (qwen3 q/k norm): x (rows, hd) normalised with weight w (hd). Same as rmsnorm.
+// Per-head RMS norm (qwen3 q/k norm): x (rows, hd) normalised with weight w (hd). Same as rmsnorm:
+// call rmsnorm_forward/backward on q as (B·T·n_head, head_dim) rows (rstd then has B·T·n_head values).
 
 // Dropout mask for LoRA inputs: out = x · mask / (1 - p), mask from a counter-based hash of
 // (seed, index), so it is reproducible and independent of threads. Returns nothing when p == 0
-// (out = x).
+// (out = x; out may equal x). Use a different seed per call site and step. Backward ACCUMULATES
+// dout · mask / (1 - p) into dx.
 void dropout_forward(float* out, const float* x, int64_t n, float p, uint64_t seed);
 void dropout_backward(float* dx, const float* dout, int64_t n, float p, uint64_t seed);
 
-// Number of OpenMP threads the ops use (0: hardware threads); also sets OpenBLAS's.
+// Number of OpenMP threads the ops use (0: hardware threads); also sets OpenBLAS's. Process-wide: every
+// op passes it to its parallel loops, so it holds whichever thread calls the ops. threads() returns the
+// resolved count (it calls set_threads(0) on first use when nobody has). Results are bit-identical run to
+// run for one count; attention, rope, norms, embedding and dropout are identical across counts too.
 void set_threads(int n);
 int threads();
 

@@ -1,0 +1,244 @@
+/* The trainer's attention on the CPU: rotary embedding (both pair layouts, the engine's frequencies)
+ * and causal grouped-query attention, forward and backward.
+ *
+ * Non-obvious choices:
+ * - Attention works per (batch, head) on blocks of query rows with single-threaded sgemm calls inside
+ *   an OpenMP loop: the block of rows [r0, r1) only needs keys [0, r1), so the causal half of the T×T
+ *   product is (mostly) skipped, and each (batch, head) result comes from one fixed sequence of sgemm
+ *   calls, so it is the same for any thread count. OpenBLAS is switched to one thread for the loop.
+ * - The backward pass is split by (batch, KV head): all query heads sharing a KV head run on the same
+ *   thread, so their dK/dV contributions add up in a fixed order without atomics.
+ * - RoPE angles are position × frequency in double, as engine/src/model-llama.cpp computes them.
+ */
+#include <cblas.h>
+#include <omp.h>
+
+#include <algorithm>
+#include <cmath>
+#include <stdexcept>
+#include <string>
+
+#include "ops.h"
+
+namespace hearth::train::ops {
+
+namespace {
+
+constexpr int64_t Q_BLOCK = 64;  // query rows per sgemm block
+
+// Runs OpenBLAS single-threaded while an OpenMP loop calls it from every thread.
+struct BlasSingleThread {
+  BlasSingleThread() { openblas_set_num_threads(1); }
+  ~BlasSingleThread() { openblas_set_num_threads(threads()); }
+  BlasSingleThread(const BlasSingleThread&) = delete;
+  BlasSingleThread& operator=(const BlasSingleThread&) = delete;
+};
+
+template <class F>
+void rope_apply(float* x, int64_t B, int64_t T, int64_t n_heads, int64_t head_dim, const std::vector<F>& inv_freq,
+                RopeLayout layout, bool inverse) {
+  const int64_t half = head_dim / 2;
+  if (head_dim % 2 != 0)
+    throw std::invalid_argument("rope: head_dim " + std::to_string(head_dim) + " is odd");
+  if (int64_t(inv_freq.size()) < half)
+    throw std::invalid_argument("rope: " + std::to_string(inv_freq.size()) + " frequencies given, " +
+                                std::to_string(half) + " expected (head_dim/2)");
+  if (B <= 0 || T <= 0 || half == 0) return;
+  const int nt = threads();
+  std::vector<float> cs(size_t(T * half * 2));
+#pragma omp parallel for schedule(static) num_threads(nt)
+  for (int64_t t = 0; t < T; ++t)
+    for (int64_t i = 0; i < half; ++i) {
+      const double a = double(t) * double(inv_freq[size_t(i)]);
+      cs[size_t((t * half + i) * 2)] = float(std::cos(a));
+      cs[size_t((t * half + i) * 2 + 1)] = float(std::sin(a));
+    }
+  const bool inter = layout == RopeLayout::interleaved;
+  const int64_t rows = B * T;
+#pragma omp parallel for schedule(static) num_threads(nt)
+  for (int64_t r = 0; r < rows; ++r) {
+    const float* cst = cs.data() + (r % T) * half * 2;
+    for (int64_t h = 0; h < n_heads; ++h) {
+      float* hv = x + (r * n_heads + h) * head_dim;
+      for (int64_t i = 0; i < half; ++i) {
+        const float c = cst[2 * i], s = inverse ? -cst[2 * i + 1] : cst[2 * i + 1];
+        const int64_t i0 = inter ? 2 * i : i;
+        const int64_t i1 = inter ? 2 * i + 1 : i + half;
+        const float x0 = hv[i0], x1 = hv[i1];
+        hv[i0] = x0 * c - x1 * s;
+        hv[i1] = x0 * s + x1 * c;
+      }
+    }
+  }
+}
+
+std::vector<double> base_inv_freq(const ModelParams& p, const std::vector<float>& divisors) {
+  if (p.head_dim < 2) return {};
+  const int64_t half = p.head_dim / 2;
+  std::vector<double> f;
+  f.reserve(size_t(half));
+  const double pos_scale = p.rope_scaling.kind == RopeScalingKind::linear && p.rope_scaling.factor > 0
+                               ? 1.0 / double(p.rope_scaling.factor)
+                               : 1.0;
+  for (int64_t i = 0; i < half; ++i) {
+    double v = std::pow(double(p.rope_theta), -2.0 * double(i) / double(p.head_dim));
+    if (size_t(i) < divisors.size()) v /= double(divisors[size_t(i)]);
+    f.push_back(v * pos_scale);
+  }
+  return f;
+}
+
+void check_attention_shape(int64_t n_head, int64_t n_head_kv) {
+  if (n_head <= 0 || n_head_kv <= 0 || n_head % n_head_kv != 0)
+    throw std::invalid_argument("attention: n_head " + std::to_string(n_head) +
+                                " is not a multiple of n_head_kv " + std::to_string(n_head_kv));
+}
+
+}  // namespace
+
+void rope_forward(float* x, int64_t B, int64_t T, int64_t n_heads, int64_t head_dim,
+                  const std::vector<float>& inv_freq, RopeLayout layout) {
+  rope_apply(x, B, T, n_heads, head_dim, inv_freq, layout, false);
+}
+void rope_backward(float* dx, int64_t B, int64_t T, int64_t n_heads, int64_t head_dim,
+                   const std::vector<float>& inv_freq, RopeLayout layout) {
+  rope_apply(dx, B, T, n_heads, head_dim, inv_freq, layout, true);
+}
+void rope_forward(float* x, int64_t B, int64_t T, int64_t n_heads, int64_t head_dim,
+                  const std::vector<double>& inv_freq, RopeLayout layout) {
+  rope_apply(x, B, T, n_heads, head_dim, inv_freq, layout, false);
+}
+void rope_backward(float* dx, int64_t B, int64_t T, int64_t n_heads, int64_t head_dim,
+                   const std::vector<double>& inv_freq, RopeLayout layout) {
+  rope_apply(dx, B, T, n_heads, head_dim, inv_freq, layout, true);
+}
+
+std::vector<double> rope_inv_freq_f64(const ModelParams& p) {
+  std::vector<float> divisors;
+  if (p.rope_scaling.kind == RopeScalingKind::llama3) {
+    if (!(p.rope_scaling.factor > 0) || p.rope_scaling.original_ctx <= 0)
+      throw std::invalid_argument(
+          "rope: llama3 scaling without factor/original context; use the model file's frequency factors "
+          "(rope_inv_freq(ModelDesc))");
+    divisors = rope_freq_factors(p);
+  }
+  return base_inv_freq(p, divisors);
+}
+std::vector<double> rope_inv_freq_f64(const ModelDesc& md) {
+  return base_inv_freq(md.params, md.rope_freq_factors);
+}
+std::vector<float> rope_inv_freq(const ModelParams& p) {
+  auto d = rope_inv_freq_f64(p);
+  return std::vector<float>(d.begin(), d.end());
+}
+std::vector<float> rope_inv_freq(const ModelDesc& md) {
+  auto d = rope_inv_freq_f64(md);
+  return std::vector<float>(d.begin(), d.end());
+}
+
+void attention_forward(float* out, float* att, const float* q, const float* k, const float* v, int64_t B,
+                       int64_t T, int64_t n_head, int64_t n_head_kv, int64_t hd) {
+  check_attention_shape(n_head, n_head_kv);
+  if (B <= 0 || T <= 0 || hd <= 0) return;
+  const int nt = threads();
+  const int64_t qs = n_head * hd, ks = n_head_kv * hd, group = n_head / n_head_kv;
+  const float scale = float(1.0 / std::sqrt(double(hd)));
+  BlasSingleThread single;
+#pragma omp parallel for schedule(static) num_threads(nt)
+  for (int64_t w = 0; w < B * n_head; ++w) {
+    const int64_t b = w / n_head, h = w % n_head, kh = h / group;
+    const float* qb = q + b * T * qs + h * hd;
+    const float* kb = k + b * T * ks + kh * hd;
+    const float* vb = v + b * T * ks + kh * hd;
+    float* ob = out + b * T * qs + h * hd;
+    float* P = att + w * T * T;
+    for (int64_t r0 = 0; r0 < T; r0 += Q_BLOCK) {
+      const int64_t m = std::min(Q_BLOCK, T - r0), ncols = r0 + m;
+      float* Pb = P + r0 * T;
+      // S (m, ncols) = scale · Q[r0:r0+m] · K[0:ncols]^T
+      cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, blasint(m), blasint(ncols), blasint(hd), scale,
+                  qb + r0 * qs, blasint(qs), kb, blasint(ks), 0.0f, Pb, blasint(T));
+      for (int64_t i = 0; i < m; ++i) {
+        float* pr = Pb + i * T;
+        const int64_t valid = r0 + i + 1;  // causal: row t sees keys 0..t
+        float mx = pr[0];
+        for (int64_t j = 1; j < valid; ++j) mx = std::max(mx, pr[j]);
+        double sum = 0.0;
+        for (int64_t j = 0; j < valid; ++j) {
+          pr[j] = std::exp(pr[j] - mx);
+          sum += double(pr[j]);
+        }
+        const float inv = float(1.0 / sum);
+        for (int64_t j = 0; j < valid; ++j) pr[j] *= inv;
+        std::fill(pr + valid, pr + T, 0.0f);
+      }
+      // O[r0:r0+m] = P (m, ncols) · V[0:ncols]
+      cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, blasint(m), blasint(hd), blasint(ncols), 1.0f, Pb,
+                  blasint(T), vb, blasint(ks), 0.0f, ob + r0 * qs, blasint(qs));
+    }
+  }
+}
+
+void attention_backward(float* dq, float* dk, float* dv, const float* dout, const float* att, const float* q,
+                        const float* k, const float* v, int64_t B, int64_t T, int64_t n_head,
+                        int64_t n_head_kv, int64_t hd) {
+  check_attention_shape(n_head, n_head_kv);
+  if (B <= 0 || T <= 0 || hd <= 0) return;
+  if (!dq && !dk && !dv) return;
+  const int nt = threads();
+  const int64_t qs = n_head * hd, ks = n_head_kv * hd, group = n_head / n_head_kv;
+  const float scale = float(1.0 / std::sqrt(double(hd)));
+  BlasSingleThread single;
+#pragma omp parallel num_threads(nt)
+  {
+    std::vector<float> ds(size_t(std::min(Q_BLOCK, T) * T));
+#pragma omp for schedule(static)
+    for (int64_t w = 0; w < B * n_head_kv; ++w) {
+      const int64_t b = w / n_head_kv, kh = w % n_head_kv;
+      const float* kb = k + b * T * ks + kh * hd;
+      const float* vb = v + b * T * ks + kh * hd;
+      float* dkb = dk ? dk + b * T * ks + kh * hd : nullptr;
+      float* dvb = dv ? dv + b * T * ks + kh * hd : nullptr;
+      for (int64_t h = kh * group; h < (kh + 1) * group; ++h) {
+        const float* qb = q + b * T * qs + h * hd;
+        const float* dob = dout + b * T * qs + h * hd;
+        float* dqb = dq ? dq + b * T * qs + h * hd : nullptr;
+        const float* P = att + (b * n_head + h) * T * T;
+        for (int64_t r0 = 0; r0 < T; r0 += Q_BLOCK) {
+          const int64_t m = std::min(Q_BLOCK, T - r0), ncols = r0 + m;
+          const float* Pb = P + r0 * T;
+          const float* dOb = dob + r0 * qs;
+          // dV[0:ncols] += P^T (ncols, m) · dO (m, hd)
+          if (dvb)
+            cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, blasint(ncols), blasint(hd), blasint(m), 1.0f,
+                        Pb, blasint(T), dOb, blasint(qs), 1.0f, dvb, blasint(ks));
+          if (!dqb && !dkb) continue;
+          // dP (m, ncols) = dO · V^T, then dS = P ⊙ (dP - Σ_j P dP) (softmax backward, row by row).
+          float* dS = ds.data();
+          cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, blasint(m), blasint(ncols), blasint(hd), 1.0f,
+                      dOb, blasint(qs), vb, blasint(ks), 0.0f, dS, blasint(ncols));
+          for (int64_t i = 0; i < m; ++i) {
+            const float* pr = Pb + i * T;
+            float* sr = dS + i * ncols;
+            const int64_t valid = r0 + i + 1;
+            double dot = 0.0;
+            for (int64_t j = 0; j < valid; ++j) dot += double(pr[j]) * double(sr[j]);
+            const float d = float(dot);
+            for (int64_t j = 0; j < valid; ++j) sr[j] = pr[j] * (sr[j] - d);
+            std::fill(sr + valid, sr + ncols, 0.0f);
+          }
+          // dQ[r0:r0+m] += scale · dS · K[0:ncols]
+          if (dqb)
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, blasint(m), blasint(hd), blasint(ncols), scale,
+                        dS, blasint(ncols), kb, blasint(ks), 1.0f, dqb + r0 * qs, blasint(qs));
+          // dK[0:ncols] += scale · dS^T · Q[r0:r0+m]
+          if (dkb)
+            cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, blasint(ncols), blasint(hd), blasint(m), scale,
+                        dS, blasint(ncols), qb + r0 * qs, blasint(qs), 1.0f, dkb, blasint(ks));
+        }
+      }
+    }
+  }
+}
+
+}  // namespace hearth::train::ops

@@ -1,0 +1,170 @@
+/* The trainer's row-wise and element-wise operations on the CPU: RMSNorm, SwiGLU, token embedding and
+ * dropout, forward and backward side by side.
+ *
+ * Non-obvious choice: weight gradients that sum over rows (RMSNorm's dw, the embedding table) are split
+ * by column blocks, each block summed over all rows in row order on one thread, so the result is the
+ * same for any thread count and no atomics are needed; dropout's mask is a pure function of
+ * (seed, element index), so it too is independent of threads and of how the work is split.
+ */
+#include <omp.h>
+
+#include <algorithm>
+#include <cmath>
+#include <stdexcept>
+#include <string>
+
+#include "ops.h"
+
+namespace hearth::train::ops {
+
+namespace {
+constexpr int64_t COL_BLOCK = 64;
+
+inline uint64_t splitmix64(uint64_t z) {
+  z += 0x9E3779B97F4A7C15ULL;
+  z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ULL;
+  z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL;
+  return z ^ (z >> 31);
+}
+
+// True when element `index` is kept: a uniform draw in [0, 1) from 24 hashed bits, kept when >= p.
+inline bool dropout_keep(uint64_t seed_hash, int64_t index, float p) {
+  const uint64_t h = splitmix64(seed_hash ^ uint64_t(index));
+  return float(h >> 40) * (1.0f / 16777216.0f) >= p;
+}
+}  // namespace
+
+void rmsnorm_forward(float* y, float* rstd, const float* x, const float* w, int64_t n, int64_t d, float eps) {
+  const int nt = threads();
+#pragma omp parallel for schedule(static) num_threads(nt)
+  for (int64_t r = 0; r < n; ++r) {
+    const float* xr = x + r * d;
+    float* yr = y + r * d;
+    double ss = 0.0;
+    for (int64_t i = 0; i < d; ++i) ss += double(xr[i]) * double(xr[i]);
+    const float rs = float(1.0 / std::sqrt(ss / double(d) + double(eps)));
+    if (rstd) rstd[r] = rs;
+    for (int64_t i = 0; i < d; ++i) yr[i] = xr[i] * rs * w[i];
+  }
+}
+
+void rmsnorm_backward(float* dx, float* dw, const float* dy, const float* x, const float* w, const float* rstd,
+                      int64_t n, int64_t d) {
+  const int nt = threads();
+  if (dx) {
+    // y_i = x_i r w_i with r = (mean(x²) + eps)^-1/2, dr/dx_j = -r³ x_j / d, so
+    // dx_j = r w_j dy_j - r³ x_j / d · Σ_i dy_i w_i x_i.
+#pragma omp parallel for schedule(static) num_threads(nt)
+    for (int64_t r = 0; r < n; ++r) {
+      const float* xr = x + r * d;
+      const float* dyr = dy + r * d;
+      float* dxr = dx + r * d;
+      const float rs = rstd[r];
+      double dot = 0.0;
+      for (int64_t i = 0; i < d; ++i) dot += double(dyr[i]) * double(w[i]) * double(xr[i]);
+      const float c = float(dot * double(rs) * double(rs) * double(rs) / double(d));
+      for (int64_t i = 0; i < d; ++i) dxr[i] += rs * w[i] * dyr[i] - c * xr[i];
+    }
+  }
+  if (dw) {
+    const int64_t n_blocks = (d + COL_BLOCK - 1) / COL_BLOCK;
+#pragma omp parallel for schedule(static) num_threads(nt)
+    for (int64_t blk = 0; blk < n_blocks; ++blk) {
+      const int64_t c0 = blk * COL_BLOCK, c1 = std::min(d, c0 + COL_BLOCK);
+      float acc[COL_BLOCK] = {};
+      for (int64_t r = 0; r < n; ++r) {
+        const float* xr = x + r * d;
+        const float* dyr = dy + r * d;
+        const float rs = rstd[r];
+        for (int64_t i = c0; i < c1; ++i) acc[i - c0] += dyr[i] * xr[i] * rs;
+      }
+      for (int64_t i = c0; i < c1; ++i) dw[i] += acc[i - c0];
+    }
+  }
+}
+
+void swiglu_forward(float* h, const float* gate, const float* up, int64_t n) {
+  const int nt = threads();
+#pragma omp parallel for schedule(static) num_threads(nt)
+  for (int64_t i = 0; i < n; ++i) {
+    const float g = gate[i];
+    h[i] = g / (1.0f + std::exp(-g)) * up[i];
+  }
+}
+
+void swiglu_backward(float* dgate, float* dup, const float* dh, const float* gate, const float* up, int64_t n) {
+  const int nt = threads();
+#pragma omp parallel for schedule(static) num_threads(nt)
+  for (int64_t i = 0; i < n; ++i) {
+    const float g = gate[i];
+    const float sig = 1.0f / (1.0f + std::exp(-g));
+    const float silu = g * sig;
+    // d silu / dg = sig + g sig (1 - sig) = sig (1 + g (1 - sig))
+    if (dgate) dgate[i] += dh[i] * up[i] * sig * (1.0f + g * (1.0f - sig));
+    if (dup) dup[i] += dh[i] * silu;
+  }
+}
+
+void embedding_forward(float* x, const float* table, const int32_t* tokens, int64_t n, int64_t d) {
+  for (int64_t r = 0; r < n; ++r)
+    if (tokens[r] < 0)
+      throw std::out_of_range("embedding: token id " + std::to_string(tokens[r]) + " at row " +
+                              std::to_string(r) + " is negative");
+  const int nt = threads();
+#pragma omp parallel for schedule(static) num_threads(nt)
+  for (int64_t r = 0; r < n; ++r) std::copy(table + int64_t(tokens[r]) * d, table + int64_t(tokens[r] + 1) * d, x + r * d);
+}
+
+void embedding_backward(float* dtable, const float* dx, const int32_t* tokens, int64_t n, int64_t d) {
+  if (!dtable) return;
+  for (int64_t r = 0; r < n; ++r)
+    if (tokens[r] < 0)
+      throw std::out_of_range("embedding: token id " + std::to_string(tokens[r]) + " at row " +
+                              std::to_string(r) + " is negative");
+  const int nt = threads();
+  const int64_t n_blocks = (d + COL_BLOCK - 1) / COL_BLOCK;
+  // Each thread owns a block of columns for every row, so repeated tokens add up in row order.
+#pragma omp parallel for schedule(static) num_threads(nt)
+  for (int64_t blk = 0; blk < n_blocks; ++blk) {
+    const int64_t c0 = blk * COL_BLOCK, c1 = std::min(d, c0 + COL_BLOCK);
+    for (int64_t r = 0; r < n; ++r) {
+      float* dst = dtable + int64_t(tokens[r]) * d;
+      const float* src = dx + r * d;
+      for (int64_t i = c0; i < c1; ++i) dst[i] += src[i];
+    }
+  }
+}
+
+void dropout_forward(float* out, const float* x, int64_t n, float p, uint64_t seed) {
+  const int nt = threads();
+  if (p <= 0.0f) {
+    if (out != x) std::copy(x, x + n, out);
+    return;
+  }
+  if (p >= 1.0f) {
+    std::fill(out, out + n, 0.0f);
+    return;
+  }
+  const float scale = 1.0f / (1.0f - p);
+  const uint64_t sh = splitmix64(seed);
+#pragma omp parallel for schedule(static) num_threads(nt)
+  for (int64_t i = 0; i < n; ++i) out[i] = dropout_keep(sh, i, p) ? x[i] * scale : 0.0f;
+}
+
+void dropout_backward(float* dx, const float* dout, int64_t n, float p, uint64_t seed) {
+  if (!dx) return;
+  const int nt = threads();
+  if (p <= 0.0f) {
+#pragma omp parallel for schedule(static) num_threads(nt)
+    for (int64_t i = 0; i < n; ++i) dx[i] += dout[i];
+    return;
+  }
+  if (p >= 1.0f) return;
+  const float scale = 1.0f / (1.0f - p);
+  const uint64_t sh = splitmix64(seed);
+#pragma omp parallel for schedule(static) num_threads(nt)
+  for (int64_t i = 0; i < n; ++i)
+    if (dropout_keep(sh, i, p)) dx[i] += dout[i] * scale;
+}
+
+}  // namespace hearth::train::ops
