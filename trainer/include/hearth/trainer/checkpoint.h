@@ -10,6 +10,7 @@
 
 #include <cstdint>
 #include <filesystem>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -42,5 +43,12 @@ Expected<TrainState> load_checkpoint(const std::filesystem::path& checkpoint,
                                      const std::vector<Param*>& params, AdamW& optimizer);
 // The newest complete checkpoint in `dir` (step-<N> with the largest N), if any.
 std::optional<std::filesystem::path> latest_checkpoint(const std::filesystem::path& dir);
+
+// Whether a run configured as `current_config_json` (config_to_json) may continue from a checkpoint
+// saved with `saved_config_json` (TrainState::config_json): every key must be equal except those that
+// do not change the training arithmetic (name, training.threads, training.log_every, eval.*,
+// checkpoint.*, output.*). Errors: invalid_argument naming the first key that differs, with both
+// values; format when either text is not a JSON object.
+Expected<void> check_resume_config(const std::string& saved_config_json, const std::string& current_config_json);
 
 }  // namespace hearth::train
