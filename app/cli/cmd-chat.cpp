@@ -1,5 +1,5 @@
-/* `hearth-cli chat -m MODEL [--system TEXT]`: a multi-turn conversation in the terminal, rendered with
- * the model's chat template. `/reset` starts over, `/exit` (or end of input) quits.
+/* `hearth-cli chat -m MODEL [--system TEXT] [--lora ADAPTER]`: a multi-turn conversation in the
+ * terminal, rendered with the model's chat template. `/reset` starts over, `/exit` (or end of input) quits.
  *
  * Non-obvious choice: Ctrl-C sets a flag that the generation's keep-going check reads, so it stops the
  * reply being written and returns to the prompt; the program itself ends only by /exit or end of input.
@@ -22,7 +22,7 @@ extern "C" void on_sigint(int) { g_interrupted.store(true); }
 void register_chat(CLI::App& app) {
   auto* sub = app.add_subcommand("chat", "Chat with a model in the terminal (/reset, /exit; Ctrl-C stops a reply)");
   struct Opts {
-    std::string model, system;
+    std::string model, system, lora;
     int64_t ctx = 4096, n = -1;
     std::optional<float> temp;
     uint64_t seed = 0;
@@ -36,10 +36,12 @@ void register_chat(CLI::App& app) {
   sub->add_option("--temp", o->temp, "Temperature (0: greedy)");
   sub->add_option("--seed", o->seed, "Random seed");
   sub->add_option("-t,--threads", o->threads, "Threads (0: all)");
+  sub->add_option("--lora", o->lora, "LoRA adapter applied without merging: a PEFT folder or a GGUF adapter");
   sub->callback([o] {
     LoadedModel lm = load_model_or_throw(o->model);
     int64_t train = lm.model->desc().params.n_ctx_train;
-    auto session = make_session_or_throw(*lm.model, train > 0 ? std::min(o->ctx, train) : o->ctx, o->threads);
+    auto session = make_session_or_throw(*lm.model, train > 0 ? std::min(o->ctx, train) : o->ctx, o->threads,
+                                         KvType::f16, load_lora_or_throw(o->lora, *lm.model));
     struct sigaction sa {};
     sa.sa_handler = on_sigint;
     sigemptyset(&sa.sa_mask);

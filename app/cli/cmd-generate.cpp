@@ -2,6 +2,7 @@
  *
  *   hearth-cli generate -m MODEL (-p TEXT | -f FILE) -n N [--temp T] [--top-k K] [--top-p P] [--min-p M]
  *                       [--repeat-penalty R] [--seed S] [--threads T] [--ctx N] [--chat]
+ *                       [--lora ADAPTER]
  *
  * stdout holds only the generated continuation (streamed, never the prompt); timings go to stderr.
  * Non-obvious choice: sampling defaults come from the model's generation_config.json where it has one
@@ -18,7 +19,7 @@ namespace {
 void register_generate(CLI::App& app) {
   auto* sub = app.add_subcommand("generate", "Generate a continuation of a prompt (stdout: the continuation only)");
   struct Opts {
-    std::string model, prompt, file;
+    std::string model, prompt, file, lora;
     int64_t n = 128, ctx = 0;
     std::optional<float> temp, top_p, min_p, repeat_penalty;
     std::optional<int64_t> top_k;
@@ -42,11 +43,13 @@ void register_generate(CLI::App& app) {
   sub->add_option("-c,--ctx", o->ctx, "Context length (0: the model's)");
   sub->add_flag("--chat", o->chat, "Wrap the prompt as one user message with the model's chat template");
   sub->add_flag("--kv-f32", o->kv_f32, "Keep the KV cache in F32 instead of F16");
+  sub->add_option("--lora", o->lora, "LoRA adapter applied without merging: a PEFT folder or a GGUF adapter");
   sub->callback([o] {
     if (o->prompt.empty() && o->file.empty()) throw CliError("give a prompt with -p TEXT or -f FILE");
     std::string text = o->file.empty() ? o->prompt : read_file_or_throw(o->file);
     LoadedModel lm = load_model_or_throw(o->model);
     const ModelDesc& d = lm.model->desc();
+    auto lora = load_lora_or_throw(o->lora, *lm.model);
     std::vector<TokenId> prompt;
     if (o->chat) {
       nlohmann::ordered_json msgs = nlohmann::ordered_json::array();
@@ -56,7 +59,7 @@ void register_generate(CLI::App& app) {
       prompt = unwrap(lm.tokenizer.encode(text, true, false));
     }
     if (prompt.empty()) throw CliError("the prompt is empty after tokenization");
-    auto session = make_session_or_throw(*lm.model, o->ctx, o->threads, o->kv_f32 ? KvType::f32 : KvType::f16);
+    auto session = make_session_or_throw(*lm.model, o->ctx, o->threads, o->kv_f32 ? KvType::f32 : KvType::f16, lora);
     GenerateOptions g;
     g.max_tokens = o->n;
     SamplingParams& sp = g.sampling;

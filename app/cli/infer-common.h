@@ -15,6 +15,7 @@
 #include "command.h"
 #include "hearth/chat-template.h"
 #include "hearth/inference.h"
+#include "hearth/lora.h"
 #include "hearth/model.h"
 #include "hearth/tokenizer.h"
 
@@ -37,12 +38,22 @@ inline LoadedModel load_model_or_throw(const std::string& path) {
   return lm;
 }
 
+// The LoRA adapter at `path` (PEFT folder or GGUF adapter) checked against `m`; null for an empty path.
+inline std::shared_ptr<const LoraAdapter> load_lora_or_throw(const std::string& path, const Model& m) {
+  if (path.empty()) return nullptr;
+  auto a = load_lora_adapter(path, m.desc());
+  if (!a) throw CliError(a.error());
+  return std::make_shared<const LoraAdapter>(std::move(*a));
+}
+
 inline std::unique_ptr<InferenceSession> make_session_or_throw(const Model& m, int64_t n_ctx, int threads,
-                                                               KvType kv = KvType::f16) {
+                                                               KvType kv = KvType::f16,
+                                                               std::shared_ptr<const LoraAdapter> lora = nullptr) {
   InferenceOptions o;
   o.n_ctx = n_ctx;
   o.n_threads = threads;
   o.kv_type = kv;
+  o.lora = std::move(lora);
   auto s = InferenceSession::create(m, o);
   if (!s) throw CliError(s.error());
   return std::move(*s);

@@ -19,6 +19,7 @@
 #include "../cpu/cpu-ops.h"
 #include "hearth/inference.h"
 #include "kv-cache.h"
+#include "lora-apply.h"
 
 namespace hearth {
 
@@ -63,6 +64,7 @@ struct InferenceSession::Impl {
   std::unique_ptr<cpu::ThreadPool> pool;
   std::unique_ptr<KvCache> kv;
   std::vector<TokenId> tokens;
+  std::unique_ptr<lora_detail::LoraRuntime> lora;  // null: no adapter
 
   // Scratch, sized for one chunk of n tokens.
   std::vector<float> x, xn, q, k, v, att, o, g, u, d;
@@ -70,6 +72,10 @@ struct InferenceSession::Impl {
   void forward(std::span<const TokenId> toks, int64_t pos0, std::vector<float>* logits, bool all_logits,
                int64_t logit_row0, const KeepGoing& keep_going);
   void rope(float* vec, int64_t n_heads, int64_t pos) const;
+  // The LoRA hook: y += scale · B (A x) for a targeted projection of n tokens (no-op without adapter).
+  void lora_add(size_t layer, lora_detail::LoraTarget t, const float* x, int64_t n, float* y) const {
+    if (lora) lora->add(*pool, layer, t, x, n, y);
+  }
 };
 
 namespace {
@@ -123,8 +129,11 @@ void InferenceSession::Impl::forward(std::span<const TokenId> toks, int64_t pos0
     const int64_t l = int64_t(li);
     for (int64_t t = 0; t < n; ++t) cpu::rms_norm(x.data() + t * E, L.attn_norm.data(), E, eps, xn.data() + t * E);
     cpu::matmul(tp, L.wq, xn.data(), n, q.data(), quant_act);
+    lora_add(li, lora_detail::LoraTarget::q, xn.data(), n, q.data());
     cpu::matmul(tp, L.wk, xn.data(), n, k.data(), quant_act);
+    lora_add(li, lora_detail::LoraTarget::k, xn.data(), n, k.data());
     cpu::matmul(tp, L.wv, xn.data(), n, v.data(), quant_act);
+    lora_add(li, lora_detail::LoraTarget::v, xn.data(), n, v.data());
     tp.parallel_for(n, [&](int64_t t0, int64_t t1) {
       for (int64_t t = t0; t < t1; ++t) {
         float* qt = q.data() + t * qd;
@@ -169,12 +178,15 @@ void InferenceSession::Impl::forward(std::span<const TokenId> toks, int64_t pos0
       }
     });
     cpu::matmul(tp, L.wo, att.data(), n, o.data(), quant_act);
+    lora_add(li, lora_detail::LoraTarget::o, att.data(), n, o.data());
     for (int64_t t = 0; t < n; ++t)
       for (int64_t i = 0; i < E; ++i) x[size_t(t * E + i)] += o[size_t(t * E + i)] + (L.bo.empty() ? 0.0f : L.bo[size_t(i)]);
 
     for (int64_t t = 0; t < n; ++t) cpu::rms_norm(x.data() + t * E, L.ffn_norm.data(), E, eps, xn.data() + t * E);
     cpu::matmul(tp, L.gate, xn.data(), n, g.data(), quant_act);
+    lora_add(li, lora_detail::LoraTarget::gate, xn.data(), n, g.data());
     cpu::matmul(tp, L.up, xn.data(), n, u.data(), quant_act);
+    lora_add(li, lora_detail::LoraTarget::up, xn.data(), n, u.data());
     tp.parallel_for(n * F, [&](int64_t i0, int64_t i1) {
       for (int64_t i = i0; i < i1; ++i) {
         float gv = g[size_t(i)];
@@ -182,6 +194,7 @@ void InferenceSession::Impl::forward(std::span<const TokenId> toks, int64_t pos0
       }
     });
     cpu::matmul(tp, L.down, g.data(), n, d.data(), quant_act);
+    lora_add(li, lora_detail::LoraTarget::down, g.data(), n, d.data());
     for (int64_t i = 0; i < n * E; ++i) x[size_t(i)] += d[size_t(i)];
   }
 
@@ -242,6 +255,10 @@ Expected<std::unique_ptr<InferenceSession>> InferenceSession::create(const Model
     int nt = opt.n_threads > 0 ? opt.n_threads : int(std::max(1u, std::thread::hardware_concurrency()));
     impl->pool = std::make_unique<cpu::ThreadPool>(nt);
     impl->kv = std::make_unique<KvCache>(p.n_layer, impl->n_ctx, p.n_head_kv * p.head_dim, opt.kv_type);
+    if (opt.lora) {
+      HEARTH_TRY_VOID(lora_detail::check_adapter_fits(*opt.lora, p, "LoRA adapter"));
+      impl->lora = std::make_unique<lora_detail::LoraRuntime>(opt.lora, md);
+    }
     return std::unique_ptr<InferenceSession>(new InferenceSession(std::move(impl)));
   } catch (const std::invalid_argument& e) {
     return make_error(ErrorCode::unsupported, model.desc().path.string() + ": " + e.what());

@@ -28,6 +28,8 @@
 
 namespace hearth {
 
+struct LoraAdapter;  // hearth/lora.h
+
 enum class KvType { f16, f32 };
 const char* kv_type_name(KvType t);
 
@@ -40,6 +42,10 @@ struct InferenceOptions {
   // dot products (ggml's scheme; several times faster, logits within about 1e-2 relative). false: every
   // product in F32 against the dequantized weights (the exact path the reference test compares).
   bool quantized_activations = true;
+  // A LoRA adapter applied on the fly (y = W x + scale · B (A x) after each targeted projection, in F32);
+  // null: none. Shared read-only between sessions; create() fails with invalid_argument when its shapes
+  // do not fit the model.
+  std::shared_ptr<const LoraAdapter> lora;
 };
 
 // Called between chunks of work; return false to stop (eval() then fails with ErrorCode::cancelled,
