@@ -276,6 +276,54 @@ Expected<Conversation> Project::conversation(Id id) {
   return Conversation{st.int64(0), st.text(1), st.optInt64(2), st.text(3), st.text(4)};
 }
 
+Expected<std::vector<Conversation>> Project::conversations(const std::string& search) {
+  std::string sql = "SELECT id, title, model_version_id, system_prompt, created_at FROM conversations";
+  if (!search.empty())
+    sql += " WHERE title LIKE ?1 ESCAPE '\\' OR EXISTS(SELECT 1 FROM messages m WHERE "
+           "m.conversation_id = conversations.id AND m.content LIKE ?1 ESCAPE '\\')";
+  sql += " ORDER BY id DESC";
+  HEARTH_TRY(Statement st, m_impl->db.prepare(sql));
+  if (!search.empty()) {
+    std::string pattern = "%";
+    for (char ch : search) {
+      if (ch == '%' || ch == '_' || ch == '\\') pattern += '\\';
+      pattern += ch;
+    }
+    st.bind(1, pattern + "%");
+  }
+  return collect<Conversation>(st, [](const Statement& s) {
+    return Conversation{s.int64(0), s.text(1), s.optInt64(2), s.text(3), s.text(4)};
+  });
+}
+
+Expected<void> Project::updateConversation(const Conversation& c) {
+  Database& db = m_impl->db;
+  HEARTH_TRY(Transaction tx, Transaction::begin(db));
+  HEARTH_TRY(Statement st, db.prepare(
+      "UPDATE conversations SET title=?, model_version_id=?, system_prompt=? WHERE id=?"));
+  st.bind(1, c.title).bind(2, c.modelVersionId).bind(3, c.systemPrompt).bind(4, c.id);
+  auto ok = st.exec();
+  if (!ok) return Unexpected{m_impl->context(ok.error(), "updating conversation " + std::to_string(c.id))};
+  if (db.changes() == 0) return Unexpected{m_impl->notFound("conversation", c.id)};
+  HEARTH_TRY(Conversation stored, conversation(c.id));
+  HEARTH_TRY_VOID(m_impl->log("update", "conversation", c.id, toJson(stored).dump()));
+  return tx.commit();
+}
+
+Expected<void> Project::deleteConversation(Id id) {
+  Database& db = m_impl->db;
+  HEARTH_TRY(Transaction tx, Transaction::begin(db));
+  HEARTH_TRY(Statement del, db.prepare("DELETE FROM messages WHERE conversation_id=?"));
+  del.bind(1, id);
+  HEARTH_TRY_VOID(del.exec());
+  HEARTH_TRY(Statement st, db.prepare("DELETE FROM conversations WHERE id=?"));
+  st.bind(1, id);
+  HEARTH_TRY_VOID(st.exec());
+  if (db.changes() == 0) return Unexpected{m_impl->notFound("conversation", id)};
+  HEARTH_TRY_VOID(m_impl->log("delete", "conversation", id, "{}"));
+  return tx.commit();
+}
+
 Expected<Id> Project::addMessage(const Message& m) {
   if (!validJson(m.samplingParams))
     return make_error(ErrorCode::invalid_argument, "message sampling parameters are not JSON");

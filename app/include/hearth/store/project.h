@@ -117,6 +117,14 @@ class Project {
   // ---- conversations and messages ----
   Expected<Id> createConversation(const Conversation& c);
   Expected<Conversation> conversation(Id id);
+  // Every conversation, newest first. A non-empty `search` keeps those whose title or any message
+  // contains it (ASCII case-insensitive, as SQLite's LIKE; % and _ in it are matched literally).
+  Expected<std::vector<Conversation>> conversations(const std::string& search = {});
+  // Writes the conversation's title, model version and system prompt (a rename, a new model pick).
+  // Errors: not_found when no conversation has c.id.
+  Expected<void> updateConversation(const Conversation& c);
+  // Removes the conversation with all its messages.
+  Expected<void> deleteConversation(Id id);
   Expected<Id> addMessage(const Message& m);
   // Every message of the conversation (all branches), in creation order.
   Expected<std::vector<Message>> messages(Id conversationId);
