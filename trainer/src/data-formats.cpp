@@ -11,7 +11,9 @@
  * the text), the cursor is resynchronised at the next piece found shortly ahead and the unmatched
  * tokens share the bytes skipped. A token is trained when its span overlaps a trained span.
  * When the template's cut renderings are not prefixes of the whole rendering (templates that rewrite
- * earlier turns), the reply's content is looked up in the rendered text instead.
+ * earlier turns, e.g. Mistral's, which moves the system message to the last user turn), the reply's
+ * content is looked up in the rendered text instead, extended by the end-of-turn text the template
+ * wrote after it in the cut rendering.
  */
 #include <algorithm>
 #include <cctype>
@@ -472,8 +474,17 @@ void encode_chat(const ChatContext& c, const std::vector<Message>& msgs, int64_t
                   " as its own prefix, and its text was not found in the rendering";
       return;
     }
-    trained.push_back({pos, pos + len});
-    search_from = pos + len;
+    // Train the end-of-turn too: what the template writes after the reply in the cut rendering.
+    size_t end = pos + len;
+    if (after) {
+      size_t at = after->rfind(len == content.size() ? std::string_view(content) : trimmed);
+      if (at != std::string::npos) {
+        std::string_view suffix = std::string_view(*after).substr(at + len);
+        if (!suffix.empty() && std::string_view(full).substr(end).starts_with(suffix)) end += suffix.size();
+      }
+    }
+    trained.push_back({pos, end});
+    search_from = end;
   }
 
   // BOS: as the tokenizer says; a BOS the template wrote as text is dropped then, to avoid two.

@@ -1,0 +1,679 @@
+/* Tests of the training-data code: format detection and loading of each format with the real Llama 2
+ * tokenizer and real chat templates, the assistant-only loss mask (the trained tokens' text must be
+ * exactly the reply plus the template's end-of-turn), malformed lines, truncation, statistics, the
+ * validation split, the batch iterator (determinism, seek, packing) and SentencePiece training.
+ *
+ * Non-obvious choice: expected trained texts are written by hand from the templates' documented output
+ * (e.g. ChatML "<|im_start|>assistant\n" + reply + "<|im_end|>\n"), never derived from the code's own
+ * rendering, and the dataset hash is checked against the system's sha256sum.
+ */
+#include <gtest/gtest.h>
+#include <sentencepiece_processor.h>
+
+#include <algorithm>
+#include <cmath>
+#include <map>
+#include <set>
+
+#include "../../trainer/src/data-internal.h"
+#include "hearth/gguf.h"
+#include "hearth/model-writer.h"
+#include "hearth/model.h"
+#include "hearth/trainer/data.h"
+#include "test-util.h"
+
+using namespace hearth;
+using namespace hearth::train;
+
+namespace {
+
+const Tokenizer& llama_tokenizer() {
+  static Tokenizer tok = [] {
+    auto t = load_tokenizer(test::testdata("models/llama-2-tiny-random.gguf"));
+    if (!t) {
+      ADD_FAILURE() << t.error().to_string();
+      std::abort();
+    }
+    return *t;
+  }();
+  return tok;
+}
+
+ChatTemplate load_template(const std::string& name) {
+  auto src = test::read_text(test::testdata("chat-templates/" + name));
+  auto t = ChatTemplate::parse(src);
+  if (!t) {
+    ADD_FAILURE() << t.error().to_string();
+    std::abort();
+  }
+  return *t;
+}
+
+std::filesystem::path fixture(const std::string& name) { return test::source_dir("tests/trainer/data/" + name); }
+
+DataConfig config_for(const std::filesystem::path& p, int64_t max_length = 1024) {
+  DataConfig c;
+  c.train = p;
+  c.max_length = max_length;
+  return c;
+}
+
+// The text of each maximal run of trained tokens (pieces concatenated).
+std::vector<std::string> trained_runs(const Tokenizer& tok, const Example& ex) {
+  std::vector<std::string> runs;
+  bool in = false;
+  for (size_t i = 0; i < ex.tokens.size(); ++i) {
+    if (ex.train[i]) {
+      if (!in) runs.emplace_back();
+      in = true;
+      runs.back() += *tok.token_to_piece(ex.tokens[i]);
+    } else {
+      in = false;
+    }
+  }
+  return runs;
+}
+
+Dataset load_ok(const DataConfig& c, const ChatTemplate* t, uint64_t seed = 1) {
+  auto d = load_dataset(c, llama_tokenizer(), t, seed);
+  if (!d) {
+    ADD_FAILURE() << d.error().to_string();
+    return {};
+  }
+  return *d;
+}
+
+}  // namespace
+
+TEST(DataSha256, MatchesFipsVectors) {
+  EXPECT_EQ(detail::sha256_hex(""), "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
+  EXPECT_EQ(detail::sha256_hex("abc"), "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+  EXPECT_EQ(detail::sha256_hex("abcdbcdecdefdefgefghfghighijhijkijkljklmklmnlmnomnopnopq"),
+            "248d6a61d20638b8e5c026930c3e6039a33ce45964ff2167f6ecedd419db06c1");
+  detail::Sha256 h;
+  std::string chunk(1000, 'a');
+  for (int i = 0; i < 1000; ++i) h.update(chunk);
+  EXPECT_EQ(h.hex(), "cdc76e5c9914fb9281a1c7e284d73e67f1809a48a497200e046d39ccc7112cd0");
+}
+
+TEST(DataFormat, DetectsEachFormat) {
+  EXPECT_EQ(*detect_format(fixture("alpaca.jsonl")), DataFormat::alpaca);
+  EXPECT_EQ(*detect_format(fixture("sharegpt.jsonl")), DataFormat::sharegpt);
+  EXPECT_EQ(*detect_format(fixture("messages.jsonl")), DataFormat::messages);
+  EXPECT_EQ(*detect_format(fixture("text.jsonl")), DataFormat::text);
+  EXPECT_EQ(*detect_format(fixture("text.txt")), DataFormat::text);
+  EXPECT_EQ(*detect_format(fixture("bad.jsonl")), DataFormat::messages);  // BOM and bad lines skipped
+  auto missing = detect_format(fixture("no-such-file.jsonl"));
+  ASSERT_FALSE(missing);
+  EXPECT_EQ(missing.error().code, ErrorCode::not_found);
+  auto dir = test::scratch("detect");
+  test::write_text(dir / "odd.jsonl", "{\"foo\": 1}\n");
+  auto odd = detect_format(dir / "odd.jsonl");
+  ASSERT_FALSE(odd);
+  EXPECT_EQ(odd.error().code, ErrorCode::format);
+  EXPECT_NE(odd.error().message.find("odd.jsonl"), std::string::npos);
+  test::write_text(dir / "empty.jsonl", "\xEF\xBB\xBF\n\n");
+  EXPECT_FALSE(detect_format(dir / "empty.jsonl"));
+}
+
+TEST(DataLoad, AlpacaWithChatMLTemplateTrainsExactlyTheReplies) {
+  auto tmpl = load_template("Qwen-Qwen2.5-7B-Instruct.jinja");
+  Dataset d = load_ok(config_for(fixture("alpaca.jsonl")), &tmpl);
+  EXPECT_EQ(d.format, DataFormat::alpaca);
+  ASSERT_EQ(d.train.size(), 5u);
+  EXPECT_TRUE(d.issues.empty());
+  const char* replies[] = {"Paris.", "2 + 3 = 5", "enots", "Blue", "le chat ☺"};
+  const Tokenizer& tok = llama_tokenizer();
+  for (size_t i = 0; i < 5; ++i) {
+    const Example& ex = d.train[i];
+    EXPECT_EQ(ex.source_line, int64_t(i + 1));
+    ASSERT_EQ(ex.tokens.size(), ex.train.size());
+    EXPECT_EQ(ex.tokens[0], *tok.bos_id());  // Llama 2 adds BOS; Qwen's template writes none
+    EXPECT_EQ(ex.train[0], 0);
+    auto runs = trained_runs(tok, ex);
+    ASSERT_EQ(runs.size(), 1u) << i;
+    EXPECT_EQ(runs[0], std::string(replies[i]) + "<|im_end|>\n");
+  }
+  // The user turn joins instruction and input with a blank line; the system key replaces Qwen's default.
+  auto text1 = *tok.decode(d.train[1].tokens, true);
+  EXPECT_NE(text1.find("<|im_start|>user\nAdd the numbers.\n\n2 and 3<|im_end|>"), std::string::npos) << text1;
+  auto text3 = *tok.decode(d.train[3].tokens, true);
+  EXPECT_NE(text3.find("<|im_start|>system\nYou are terse.<|im_end|>"), std::string::npos) << text3;
+}
+
+TEST(DataLoad, ShareGptMultiTurnMasksEveryAssistantTurn) {
+  auto tmpl = load_template("Qwen-Qwen2.5-7B-Instruct.jinja");
+  Dataset d = load_ok(config_for(fixture("sharegpt.jsonl")), &tmpl);
+  EXPECT_EQ(d.format, DataFormat::sharegpt);
+  ASSERT_EQ(d.train.size(), 3u);
+  const Tokenizer& tok = llama_tokenizer();
+  EXPECT_EQ(trained_runs(tok, d.train[0]), std::vector<std::string>{"Hello! How can I help?<|im_end|>\n"});
+  EXPECT_EQ(trained_runs(tok, d.train[1]), (std::vector<std::string>{"Blue<|im_end|>\n", "Green<|im_end|>\n"}));
+  EXPECT_EQ(trained_runs(tok, d.train[2]), std::vector<std::string>{"4<|im_end|>\n"});
+  auto text = *tok.decode(d.train[1].tokens, true);
+  EXPECT_EQ(text,
+            "<|im_start|>system\nAnswer with one word.<|im_end|>\n<|im_start|>user\nSky colour?<|im_end|>\n"
+            "<|im_start|>assistant\nBlue<|im_end|>\n<|im_start|>user\nGrass colour?<|im_end|>\n"
+            "<|im_start|>assistant\nGreen<|im_end|>\n");
+}
+
+TEST(DataLoad, MessagesWithInstTemplateTrainsReplyAndEos) {
+  // Mistral's [INST] template writes bos_token itself and ends each reply with eos_token.
+  auto tmpl = load_template("mistralai-Mistral-Nemo-Instruct-2407.jinja");
+  Dataset d = load_ok(config_for(fixture("messages.jsonl")), &tmpl);
+  EXPECT_EQ(d.format, DataFormat::messages);
+  ASSERT_EQ(d.train.size(), 2u);
+  const Tokenizer& tok = llama_tokenizer();
+  TokenId bos = *tok.bos_id(), eos = *tok.eos_id();
+  for (const Example& ex : d.train) {
+    EXPECT_EQ(ex.tokens[0], bos);
+    EXPECT_EQ(std::count(ex.tokens.begin(), ex.tokens.end(), bos), 1);  // no second BOS from the text
+  }
+  EXPECT_EQ(trained_runs(tok, d.train[0]), std::vector<std::string>{"Yes.</s>"});
+  EXPECT_EQ(d.train[0].tokens.back(), eos);
+  EXPECT_EQ(d.train[0].train.back(), 1);
+  // The first reply is found by its text (the template drops the system message once the
+  // conversation ends with a reply, so a cut conversation is not a prefix), the last by the cuts.
+  EXPECT_EQ(trained_runs(tok, d.train[1]), (std::vector<std::string>{"Two.</s>", "Four, then five.</s>"}));
+}
+
+TEST(DataLoad, NoTemplateFallsBackToChatMLOnce) {
+  Dataset d = load_ok(config_for(fixture("alpaca.jsonl")), nullptr);
+  ASSERT_EQ(d.train.size(), 5u);
+  ASSERT_EQ(d.issues.size(), 1u);
+  EXPECT_EQ(d.issues[0].line, 0);
+  EXPECT_NE(d.issues[0].message.find("ChatML"), std::string::npos);
+  const Tokenizer& tok = llama_tokenizer();
+  EXPECT_EQ(trained_runs(tok, d.train[0]), std::vector<std::string>{"Paris.<|im_end|>\n"});
+  EXPECT_EQ(*tok.decode(d.train[0].tokens, true),
+            "<|im_start|>user\nWhat is the capital of France?<|im_end|>\n<|im_start|>assistant\nParis.<|im_end|>\n");
+}
+
+TEST(DataLoad, TrainOnAllTrainsEverythingButTheFirstToken) {
+  auto tmpl = load_template("Qwen-Qwen2.5-7B-Instruct.jinja");
+  DataConfig c = config_for(fixture("sharegpt.jsonl"));
+  c.train_on_all = true;
+  Dataset d = load_ok(c, &tmpl);
+  ASSERT_FALSE(d.train.empty());
+  for (const Example& ex : d.train) {
+    EXPECT_EQ(ex.train[0], 0);
+    EXPECT_EQ(std::count(ex.train.begin(), ex.train.end(), 1), int64_t(ex.tokens.size()) - 1);
+  }
+}
+
+TEST(DataLoad, TextFilesBecomeDocumentsWithBosAndEos) {
+  const Tokenizer& tok = llama_tokenizer();
+  Dataset d = load_ok(config_for(fixture("text.txt")), nullptr);
+  EXPECT_EQ(d.format, DataFormat::text);
+  EXPECT_TRUE(d.issues.empty());
+  ASSERT_EQ(d.train.size(), 4u);
+  const char* docs[] = {"First paragraph, one line.", "Second paragraph\nspans two lines.",
+                        "Third after blanks.\nWith a CRLF line.", "Last one"};
+  int64_t lines[] = {1, 3, 8, 11};
+  for (size_t i = 0; i < 4; ++i) {
+    const Example& ex = d.train[i];
+    EXPECT_EQ(ex.source_line, lines[i]);
+    EXPECT_EQ(ex.tokens.front(), *tok.bos_id());
+    EXPECT_EQ(ex.tokens.back(), *tok.eos_id());
+    EXPECT_EQ(*tok.decode(ex.tokens, true), docs[i]);
+    EXPECT_EQ(ex.train[0], 0);
+    EXPECT_EQ(std::count(ex.train.begin(), ex.train.end(), 1), int64_t(ex.tokens.size()) - 1);
+  }
+  Dataset j = load_ok(config_for(fixture("text.jsonl")), nullptr);
+  ASSERT_EQ(j.train.size(), 2u);
+  EXPECT_EQ(*tok.decode(j.train[1].tokens, true), "Second document.\nWith two lines.");
+  EXPECT_EQ(j.stats.rows, 2);
+}
+
+TEST(DataLoad, LongTextDocumentsAreCutIntoRows) {
+  const Tokenizer& tok = llama_tokenizer();
+  auto dir = test::scratch("longtext");
+  std::string doc;
+  for (int i = 0; i < 60; ++i) doc += "word" + std::to_string(i) + " ";
+  doc.pop_back();
+  test::write_text(dir / "long.txt", doc + "\n");
+  auto ids = *tok.encode(doc, true);
+  ids.push_back(*tok.eos_id());
+  Dataset d = load_ok(config_for(dir / "long.txt", 32), nullptr);
+  size_t expect_rows = (ids.size() + 31) / 32;
+  ASSERT_EQ(d.train.size(), expect_rows);
+  std::vector<TokenId> joined;
+  for (const Example& ex : d.train) {
+    EXPECT_LE(ex.tokens.size(), 32u);
+    joined.insert(joined.end(), ex.tokens.begin(), ex.tokens.end());
+  }
+  EXPECT_EQ(joined, ids);
+  EXPECT_EQ(d.stats.truncated, 0);
+}
+
+TEST(DataLoad, MalformedLinesAreReportedWithTheirLineNumbers) {
+  auto tmpl = load_template("Qwen-Qwen2.5-7B-Instruct.jinja");
+  Dataset d = load_ok(config_for(fixture("bad.jsonl")), &tmpl);
+  EXPECT_EQ(d.stats.rows, 11);
+  EXPECT_EQ(d.stats.bad_rows, 8);
+  ASSERT_EQ(d.train.size(), 3u);
+  EXPECT_EQ(d.train[0].source_line, 1);
+  EXPECT_EQ(d.train[1].source_line, 11);
+  EXPECT_EQ(d.train[2].source_line, 13);
+  // CR of the CRLF line is not part of the reply.
+  EXPECT_EQ(trained_runs(llama_tokenizer(), d.train[2]), std::vector<std::string>{"Now.<|im_end|>\n"});
+  std::map<int64_t, std::string> expect = {
+      {3, "invalid JSON"},       {4, "not an array"},      {5, "empty"},          {6, "unknown role 'wizard'"},
+      {7, "no assistant turn"},  {8, "not a string"},      {9, "JSON object"},    {10, "missing key 'messages'"}};
+  ASSERT_EQ(d.issues.size(), expect.size());
+  for (const DataIssue& is : d.issues) {
+    ASSERT_TRUE(expect.count(is.line)) << is.line << ": " << is.message;
+    EXPECT_NE(is.message.find(expect[is.line]), std::string::npos) << is.line << ": " << is.message;
+    EXPECT_EQ(is.file, fixture("bad.jsonl"));
+  }
+
+  DataConfig strict = config_for(fixture("bad.jsonl"));
+  strict.skip_bad_lines = false;
+  auto r = load_dataset(strict, llama_tokenizer(), &tmpl, 1);
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().code, ErrorCode::format);
+  EXPECT_NE(r.error().message.find("bad.jsonl:3:"), std::string::npos) << r.error().message;
+}
+
+TEST(DataLoad, HugeLinesAndGarbageNeverCrash) {
+  auto tmpl = load_template("Qwen-Qwen2.5-7B-Instruct.jinja");
+  auto dir = test::scratch("huge");
+  std::string big = "{\"messages\": [{\"role\": \"user\", \"content\": \"" + std::string((16u << 20) + 10, 'x') + "\"}]}";
+  std::string good = R"({"messages": [{"role": "user", "content": "a"}, {"role": "assistant", "content": "b"}]})";
+  std::string deep(100000, '[');
+  std::string invalid_utf8 = "{\"messages\": [{\"role\": \"user\", \"content\": \"\xff\xfe\"}, "
+                             "{\"role\": \"assistant\", \"content\": \"b\"}]}";
+  test::write_text(dir / "huge.jsonl", good + "\n" + big + "\n" + deep + "\n" + invalid_utf8 + "\n" + good + "\n");
+  Dataset d = load_ok(config_for(dir / "huge.jsonl"), &tmpl);
+  EXPECT_EQ(d.train.size(), 2u);
+  EXPECT_EQ(d.stats.bad_rows, 3);
+  ASSERT_GE(d.issues.size(), 3u);
+  EXPECT_EQ(d.issues[0].line, 2);
+  EXPECT_NE(d.issues[0].message.find("16 MiB"), std::string::npos);
+  EXPECT_EQ(d.issues[1].line, 3);
+  EXPECT_EQ(d.issues[2].line, 4);
+
+  test::write_text(dir / "allbad.jsonl", "{\"messages\": 1}\n{\"messages\": 2}\n");
+  auto r = load_dataset(config_for(dir / "allbad.jsonl"), llama_tokenizer(), &tmpl, 1);
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().code, ErrorCode::format);
+  EXPECT_NE(r.error().hint.find("allbad.jsonl:1"), std::string::npos) << r.error().hint;
+}
+
+TEST(DataLoad, TruncationIsCountedAgainstTheUntruncatedLengths) {
+  auto tmpl = load_template("Qwen-Qwen2.5-7B-Instruct.jinja");
+  Dataset full = load_ok(config_for(fixture("sharegpt.jsonl"), 4096), &tmpl);
+  ASSERT_EQ(full.stats.truncated, 0);
+  // Qwen's default system prompt makes every example longer than 40 tokens; the replies of the first
+  // turn start after it.
+  const int64_t max_len = 60;
+  Dataset cut = load_ok(config_for(fixture("sharegpt.jsonl"), max_len), &tmpl);
+  int64_t expect_truncated = 0, expect_kept = 0;
+  for (const Example& ex : full.train) {
+    bool longer = int64_t(ex.tokens.size()) > max_len;
+    expect_truncated += longer;
+    bool trained_within = false;
+    for (int64_t i = 0; i < std::min<int64_t>(max_len, int64_t(ex.tokens.size())); ++i) trained_within |= ex.train[size_t(i)] != 0;
+    expect_kept += trained_within;
+  }
+  EXPECT_GT(expect_truncated, 0);
+  EXPECT_EQ(cut.stats.truncated, expect_truncated);
+  EXPECT_EQ(int64_t(cut.train.size()), expect_kept);
+  for (const Example& ex : cut.train) EXPECT_LE(int64_t(ex.tokens.size()), max_len);
+  // Examples left with nothing to train are reported, not silently dropped.
+  EXPECT_EQ(int64_t(cut.issues.size()), int64_t(full.train.size()) - expect_kept);
+}
+
+TEST(DataLoad, StatisticsAndHashMatchIndependentComputations) {
+  auto tmpl = load_template("Qwen-Qwen2.5-7B-Instruct.jinja");
+  const int64_t max_len = 128;
+  Dataset d = load_ok(config_for(fixture("alpaca.jsonl"), max_len), &tmpl);
+  const DatasetStats& s = d.stats;
+  EXPECT_EQ(s.rows, 5);
+  EXPECT_EQ(s.examples, 5);
+  EXPECT_EQ(s.train_examples + s.validation_examples, 5);
+  std::vector<int64_t> lens;
+  int64_t tokens = 0, trained = 0;
+  std::vector<int64_t> hist(16, 0);
+  for (const Example& ex : d.train) {
+    lens.push_back(int64_t(ex.tokens.size()));
+    tokens += int64_t(ex.tokens.size());
+    trained += std::count(ex.train.begin(), ex.train.end(), 1);
+    hist[size_t(std::min<int64_t>(15, int64_t(ex.tokens.size()) * 16 / max_len))]++;
+  }
+  std::sort(lens.begin(), lens.end());
+  EXPECT_EQ(s.tokens, tokens);
+  EXPECT_EQ(s.trained_tokens, trained);
+  EXPECT_EQ(s.min_len, lens.front());
+  EXPECT_EQ(s.max_len, lens.back());
+  EXPECT_DOUBLE_EQ(s.mean_len, double(tokens) / 5.0);
+  EXPECT_EQ(s.p50_len, lens[2]);  // nearest rank: ceil(0.5 * 5) = 3rd
+  EXPECT_EQ(s.p90_len, lens[4]);
+  EXPECT_EQ(s.p99_len, lens[4]);
+  EXPECT_EQ(s.histogram, hist);
+
+  auto sum = test::run("sha256sum '" + fixture("alpaca.jsonl").string() + "'");
+  ASSERT_EQ(sum.exit_code, 0);
+  EXPECT_EQ(d.sha256, sum.out.substr(0, 64));
+}
+
+TEST(DataLoad, ValidationSplitIsDeterministicBySeed) {
+  auto dir = test::scratch("split");
+  std::string rows;
+  for (int i = 0; i < 40; ++i)
+    rows += "{\"instruction\": \"Say " + std::to_string(i) + "\", \"output\": \"" + std::to_string(i) + "\"}\n";
+  test::write_text(dir / "rows.jsonl", rows);
+  DataConfig c = config_for(dir / "rows.jsonl");
+  c.validation_split = 0.25;
+  auto tmpl = load_template("Qwen-Qwen2.5-7B-Instruct.jinja");
+  Dataset a = load_ok(c, &tmpl, 7), b = load_ok(c, &tmpl, 7), other = load_ok(c, &tmpl, 8);
+  EXPECT_EQ(a.validation.size(), 10u);
+  EXPECT_EQ(a.train.size(), 30u);
+  EXPECT_EQ(a.stats.validation_examples, 10);
+  auto lines = [](const std::vector<Example>& v) {
+    std::set<int64_t> s;
+    for (const auto& e : v) s.insert(e.source_line);
+    return s;
+  };
+  EXPECT_EQ(lines(a.validation), lines(b.validation));
+  EXPECT_NE(lines(a.validation), lines(other.validation));
+  std::set<int64_t> all = lines(a.train);
+  for (int64_t l : lines(a.validation)) EXPECT_TRUE(all.insert(l).second);  // disjoint
+  EXPECT_EQ(all.size(), 40u);
+
+  // A separate validation file: nothing held out of train; the hash covers both files.
+  DataConfig sep = config_for(dir / "rows.jsonl");
+  sep.validation = fixture("alpaca.jsonl");
+  sep.validation_split = 0.25;  // ignored when a file is given
+  Dataset s = load_ok(sep, &tmpl, 7);
+  EXPECT_EQ(s.train.size(), 40u);
+  EXPECT_EQ(s.validation.size(), 5u);
+  auto sum = test::run("cat '" + (dir / "rows.jsonl").string() + "' '" + fixture("alpaca.jsonl").string() +
+                       "' | sha256sum");
+  EXPECT_EQ(s.sha256, sum.out.substr(0, 64));
+}
+
+TEST(DataLoad, PreviewShowsTokensAndMask) {
+  auto tmpl = load_template("Qwen-Qwen2.5-7B-Instruct.jinja");
+  Dataset d = load_ok(config_for(fixture("alpaca.jsonl")), &tmpl);
+  auto p = preview_examples(d, llama_tokenizer(), 2);
+  ASSERT_EQ(p.size(), 2u);
+  ASSERT_EQ(p[0].size(), d.train[0].tokens.size());
+  std::string trained;
+  for (const auto& t : p[0])
+    if (t.trained) trained += t.text;
+  EXPECT_EQ(trained, "Paris.<|im_end|>\n");
+}
+
+// ---- batches ------------------------------------------------------------------------------------
+
+namespace {
+
+std::vector<Example> synthetic_examples(int n, uint64_t seed) {
+  std::vector<Example> v;
+  for (int i = 0; i < n; ++i) {
+    Example e;
+    e.source_line = i + 1;
+    int len = 3 + int((seed + uint64_t(i) * 7) % 11);
+    for (int k = 0; k < len; ++k) {
+      e.tokens.push_back(1000 * (i + 1) + k);  // identifies example and position
+      e.train.push_back(k == 0 ? 0 : uint8_t((k % 3) != 1));
+    }
+    v.push_back(std::move(e));
+  }
+  return v;
+}
+
+}  // namespace
+
+TEST(DataBatches, PaddedRowsShiftTargetsAndCoverEachEpochOnce) {
+  auto ex = synthetic_examples(10, 3);
+  const int32_t pad = 7;
+  BatchIterator it(ex, 4, 12, false, pad, 99);
+  EXPECT_EQ(it.batches_per_epoch(), 3);
+  std::multiset<int64_t> seen;
+  int64_t row = 0;
+  for (int b = 0; b < 5; ++b) {  // 20 rows = two epochs; the third batch straddles them
+    Batch batch = it.next();
+    ASSERT_EQ(batch.B, 4);
+    ASSERT_LE(batch.T, 12);
+    ASSERT_EQ(batch.tokens.size(), size_t(batch.B * batch.T));
+    int64_t n_tokens = 0, n_targets = 0;
+    for (int64_t r = 0; r < batch.B; ++r) {
+      int32_t first = batch.tokens[size_t(r * batch.T)];
+      int id = first / 1000 - 1;
+      ASSERT_GE(id, 0);
+      const Example& e = ex[size_t(id)];
+      seen.insert((row++ / 10) * 100 + id);
+      size_t len = std::min<size_t>(e.tokens.size(), size_t(batch.T));
+      for (int64_t t = 0; t < batch.T; ++t) {
+        int32_t tok = batch.tokens[size_t(r * batch.T + t)], tgt = batch.targets[size_t(r * batch.T + t)];
+        if (size_t(t) < len) {
+          EXPECT_EQ(tok, e.tokens[size_t(t)]);
+          int32_t want = size_t(t) + 1 < len && e.train[size_t(t) + 1] ? e.tokens[size_t(t) + 1] : -1;
+          EXPECT_EQ(tgt, want);
+          ++n_tokens;
+        } else {
+          EXPECT_EQ(tok, pad);
+          EXPECT_EQ(tgt, -1);
+        }
+        n_targets += tgt >= 0;
+      }
+    }
+    EXPECT_EQ(batch.n_tokens, n_tokens);
+    EXPECT_EQ(batch.n_targets, n_targets);
+  }
+  // Each epoch serves every example exactly once (epoch 0: rows 0-9, epoch 1: rows 10-19).
+  for (int id = 0; id < 10; ++id) {
+    EXPECT_EQ(seen.count(id), 1u) << id;
+    EXPECT_EQ(seen.count(100 + id), 1u) << id;
+  }
+}
+
+TEST(DataBatches, OrderIsAFunctionOfSeedAndEpochAndSeekResumesExactly) {
+  auto ex = synthetic_examples(23, 5);
+  for (bool packing : {false, true}) {
+    BatchIterator a(ex, 3, 16, packing, 0, 42), b(ex, 3, 16, packing, 0, 42), c(ex, 3, 16, packing, 0, 43);
+    std::vector<Batch> seq;
+    std::vector<BatchIterator::Position> pos;
+    bool differs = false;
+    for (int i = 0; i < 30; ++i) {
+      pos.push_back(a.position());
+      seq.push_back(a.next());
+      Batch bb = b.next(), cb = c.next();
+      EXPECT_EQ(seq.back().tokens, bb.tokens);
+      EXPECT_EQ(seq.back().targets, bb.targets);
+      differs |= seq.back().tokens != cb.tokens;
+    }
+    EXPECT_TRUE(differs);
+    EXPECT_GT(pos.back().epoch, 0);  // crossed epochs
+    bool epochs_differ = false;  // a new epoch is reshuffled
+    for (int k : {7, 19, 29}) {
+      BatchIterator r(ex, 3, 16, packing, 0, 42);
+      r.seek(pos[size_t(k)]);
+      for (int i = k; i < 30; ++i) {
+        Batch rb = r.next();
+        EXPECT_EQ(rb.tokens, seq[size_t(i)].tokens) << "packing " << packing << " from " << k << " at " << i;
+        EXPECT_EQ(rb.targets, seq[size_t(i)].targets);
+      }
+    }
+    BatchIterator e0(ex, 1, 16, packing, 0, 42);
+    std::vector<int32_t> first0, first1;
+    int64_t per = e0.batches_per_epoch();
+    for (int64_t i = 0; i < per; ++i) first0.push_back(e0.next().tokens[0]);
+    for (int64_t i = 0; i < per; ++i) first1.push_back(e0.next().tokens[0]);
+    epochs_differ = first0 != first1;
+    EXPECT_TRUE(epochs_differ);
+  }
+}
+
+TEST(DataBatches, PackedRowsAreFullAndKeepTargetsInsideExamples) {
+  auto ex = synthetic_examples(17, 9);
+  int64_t total = 0;
+  for (const auto& e : ex) total += int64_t(e.tokens.size());
+  const int64_t T = 10;
+  BatchIterator it(ex, 2, T, true, -5, 1);
+  int64_t rows = (total + T - 1) / T;
+  EXPECT_EQ(it.batches_per_epoch(), (rows + 1) / 2);
+  std::vector<int32_t> stream, targets;
+  int64_t n_tokens = 0;
+  int64_t served_rows = 0;
+  while (served_rows < rows) {
+    Batch b = it.next();
+    ASSERT_EQ(b.T, T);
+    ASSERT_EQ(b.B, 2);
+    for (int64_t r = 0; r < b.B && served_rows < rows; ++r, ++served_rows) {
+      stream.insert(stream.end(), b.tokens.begin() + r * T, b.tokens.begin() + (r + 1) * T);
+      targets.insert(targets.end(), b.targets.begin() + r * T, b.targets.begin() + (r + 1) * T);
+    }
+    n_tokens += b.n_tokens;
+  }
+  // One epoch: every example's tokens, whole and in order, then padding up to the row end.
+  ASSERT_EQ(int64_t(stream.size()), rows * T);
+  std::multiset<int> ids;
+  size_t i = 0;
+  while (i < size_t(total)) {
+    int id = stream[i] / 1000 - 1;
+    ASSERT_GE(id, 0);
+    const Example& e = ex[size_t(id)];
+    ids.insert(id);
+    for (size_t k = 0; k < e.tokens.size(); ++k, ++i) {
+      ASSERT_EQ(stream[i], e.tokens[k]);
+      int32_t want = k + 1 < e.tokens.size() && e.train[k + 1] ? e.tokens[k + 1] : -1;
+      EXPECT_EQ(targets[i], want);  // the last token of an example predicts nothing
+    }
+  }
+  EXPECT_EQ(ids.size(), 17u);
+  EXPECT_EQ(std::set<int>(ids.begin(), ids.end()).size(), 17u);
+  for (; i < stream.size(); ++i) {
+    EXPECT_EQ(stream[i], -5);
+    EXPECT_EQ(targets[i], -1);
+  }
+  EXPECT_GE(n_tokens, total);  // the second row of the last batch may already be the next epoch
+}
+
+TEST(DataBatches, EmptyInputGivesEmptyBatches) {
+  BatchIterator it({}, 4, 16, false, 0, 1);
+  Batch b = it.next();
+  EXPECT_EQ(b.B, 0);
+  EXPECT_TRUE(b.tokens.empty());
+  EXPECT_EQ(it.batches_per_epoch(), 0);
+}
+
+TEST(DataBatches, DefaultPadIdFallsBackToEos) {
+  const Tokenizer& tok = llama_tokenizer();
+  int32_t want = tok.pad_id() ? *tok.pad_id() : *tok.eos_id();
+  EXPECT_EQ(default_pad_id(tok), want);
+}
+
+// ---- SentencePiece training ---------------------------------------------------------------------
+
+namespace {
+
+struct TrainedTokenizer {
+  TokenizerData data;
+  std::optional<Tokenizer> from_gguf;
+};
+
+// Trains on a slice of a Debian corpus, writes a tiny GGUF model with the vocabulary, reads it back.
+std::optional<TrainedTokenizer> train_and_reload(const std::filesystem::path& dir, const std::string& type) {
+  const std::filesystem::path corpus_src = "/usr/share/games/fortunes/fortunes";
+  std::string text = test::read_text(corpus_src).substr(0, 60000);
+  test::write_text(dir / "corpus.txt", text);
+  auto td = train_sentencepiece({dir / "corpus.txt"}, dir / "tok", 800, type, 1);
+  if (!td) {
+    ADD_FAILURE() << td.error().to_string();
+    return std::nullopt;
+  }
+  TrainedTokenizer out;
+  out.data = *td;
+  ModelParams p = tiny_params(Architecture::llama, 32, 1, int64_t(td->tokens.size()));
+  auto w = make_random_weights(p, 1);
+  GgufWriteOptions opt;
+  opt.tokenizer = *td;
+  if (!w || !write_gguf_model(*w, dir / "m.gguf", opt)) {
+    ADD_FAILURE() << "cannot write the GGUF model";
+    return std::nullopt;
+  }
+  auto model = open_model(dir / "m.gguf");
+  if (!model || !model->gguf()) {
+    ADD_FAILURE() << "cannot open the GGUF model";
+    return std::nullopt;
+  }
+  auto tok = Tokenizer::from_gguf(*model->gguf());
+  if (!tok) {
+    ADD_FAILURE() << tok.error().to_string();
+    return std::nullopt;
+  }
+  out.from_gguf = *tok;
+  return out;
+}
+
+const std::vector<std::string> SPM_SAMPLES = {"Hello, world!", "The quick brown fox jumps over the lazy dog.",
+                                              "  two  spaces and\ttabs", "Zürich costs 12,345.67 — ünïcödé ☃",
+                                              "A fortune a day keeps the doctor away."};
+
+}  // namespace
+
+TEST(DataSentencePiece, BpeVocabularyInGgufEncodesAsSentencePieceDoes) {
+  if (!std::filesystem::exists("/usr/share/games/fortunes/fortunes"))
+    GTEST_SKIP() << "Debian package fortunes is not installed";
+  auto dir = test::scratch("spm-bpe");
+  auto t = train_and_reload(dir, "bpe");
+  ASSERT_TRUE(t);
+  const TokenizerData& td = t->data;
+  ASSERT_EQ(td.tokens.size(), td.scores.size());
+  ASSERT_EQ(td.tokens.size(), td.token_types.size());
+  EXPECT_LE(td.tokens.size(), 800u);
+  EXPECT_EQ(std::count(td.token_types.begin(), td.token_types.end(), 6), 256);  // byte fallback
+  EXPECT_EQ(td.token_types[size_t(*td.unk_id)], 2);
+  EXPECT_EQ(td.token_types[size_t(*td.bos_id)], 3);
+  EXPECT_EQ(td.token_types[size_t(*td.eos_id)], 3);
+  EXPECT_TRUE(*td.add_bos);
+  const Tokenizer& tok = *t->from_gguf;
+  EXPECT_EQ(tok.vocab_size(), int32_t(td.tokens.size()));
+  EXPECT_TRUE(tok.add_bos());
+  EXPECT_EQ(tok.bos_id(), std::optional<TokenId>(TokenId(*td.bos_id)));
+
+  // Deterministic: a second run gives the same vocabulary.
+  auto again = train_sentencepiece({dir / "corpus.txt"}, dir / "tok2", 800, "bpe", 1);
+  ASSERT_TRUE(again);
+  EXPECT_EQ(again->tokens, td.tokens);
+  EXPECT_EQ(again->scores, td.scores);
+
+  sentencepiece::SentencePieceProcessor sp;
+  ASSERT_TRUE(sp.Load((dir / "tok.model").string()).ok());
+  for (const std::string& s : SPM_SAMPLES) {
+    auto ids = tok.encode(s);
+    ASSERT_TRUE(ids) << s;
+    std::vector<int> want;
+    ASSERT_TRUE(sp.Encode(s, &want).ok());
+    EXPECT_EQ(std::vector<int>(ids->begin(), ids->end()), want) << s;
+    EXPECT_EQ(*tok.decode(*ids), s);
+  }
+}
+
+TEST(DataSentencePiece, UnigramVocabularyInGgufRoundTripsText) {
+  // GGUF stores no SentencePiece model type and is read as BPE (as llama.cpp does), so a unigram
+  // vocabulary's ids may differ from libsentencepiece's; text must still survive encode/decode.
+  if (!std::filesystem::exists("/usr/share/games/fortunes/fortunes"))
+    GTEST_SKIP() << "Debian package fortunes is not installed";
+  auto dir = test::scratch("spm-unigram");
+  auto t = train_and_reload(dir, "unigram");
+  ASSERT_TRUE(t);
+  EXPECT_EQ(std::count(t->data.token_types.begin(), t->data.token_types.end(), 6), 256);
+  for (const std::string& s : SPM_SAMPLES) {
+    auto ids = t->from_gguf->encode(s);
+    ASSERT_TRUE(ids) << s;
+    EXPECT_EQ(*t->from_gguf->decode(*ids), s);
+  }
+}
+
+TEST(DataSentencePiece, BadArgumentsAreErrors) {
+  auto dir = test::scratch("spm-bad");
+  EXPECT_FALSE(train_sentencepiece({}, dir / "x", 500, "unigram", 1));
+  EXPECT_FALSE(train_sentencepiece({dir / "missing.txt"}, dir / "x", 500, "unigram", 1));
+  test::write_text(dir / "c.txt", "some text\n");
+  EXPECT_FALSE(train_sentencepiece({dir / "c.txt"}, dir / "x", 500, "wordpiece", 1));
+  EXPECT_FALSE(train_sentencepiece({dir / "c.txt"}, dir / "x", 10, "unigram", 1));
+}
