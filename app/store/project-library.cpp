@@ -149,6 +149,45 @@ Expected<void> Project::removeModel(Id id) {
   return tx.commit();
 }
 
+Expected<void> Project::renameModel(Id id, const std::string& name) {
+  if (name.empty()) return make_error(ErrorCode::invalid_argument, "a model needs a name");
+  Database& db = m_impl->db;
+  HEARTH_TRY(Transaction tx, Transaction::begin(db));
+  HEARTH_TRY(Model m, model(id));
+  HEARTH_TRY(Statement st, db.prepare("UPDATE models SET name=? WHERE id=?"));
+  st.bind(1, name).bind(2, id);
+  HEARTH_TRY_VOID(st.exec());
+  HEARTH_TRY_VOID(m_impl->log("update", "model", id, nlohmann::json{{"name", name}, {"old_name", m.name}}.dump()));
+  return tx.commit();
+}
+
+Expected<void> Project::removeModelAndVersions(Id id) {
+  Database& db = m_impl->db;
+  HEARTH_TRY(Transaction tx, Transaction::begin(db));
+  HEARTH_TRY(Model m, model(id));
+  // Children were inserted after their parents (a parent must exist first), so id order DESC deletes
+  // every child before its parent.
+  HEARTH_TRY(Statement ids, db.prepare("SELECT id FROM model_versions WHERE model_id=? ORDER BY id DESC"));
+  ids.bind(1, id);
+  HEARTH_TRY(std::vector<Id> versions, collect<Id>(ids, [](const Statement& s) { return s.int64(0); }));
+  HEARTH_TRY(Statement del, db.prepare("DELETE FROM model_versions WHERE id=?"));
+  for (Id v : versions) {
+    del.bind(1, v);
+    auto ok = del.exec();
+    if (!ok)
+      return Unexpected{m_impl->context(ok.error(), "removing version " + std::to_string(v) + " of model '" + m.name +
+                                                        "'; a run, conversation, message or another version "
+                                                        "still refers to it")};
+    del.reset();
+    HEARTH_TRY_VOID(m_impl->log("delete", "model_version", v, nlohmann::json{{"model_id", id}}.dump()));
+  }
+  HEARTH_TRY(Statement st, db.prepare("DELETE FROM models WHERE id=?"));
+  st.bind(1, id);
+  HEARTH_TRY_VOID(st.exec());
+  HEARTH_TRY_VOID(m_impl->log("delete", "model", id, nlohmann::json{{"name", m.name}, {"sha256", m.sha256}}.dump()));
+  return tx.commit();
+}
+
 Expected<Id> Project::addModelVersion(const ModelVersion& v) {
   if (v.kind != "base" && v.kind != "adapter" && v.kind != "merged")
     return make_error(ErrorCode::invalid_argument, "model version kind '" + v.kind +
@@ -178,6 +217,13 @@ Expected<ModelVersion> Project::modelVersion(Id id) {
   HEARTH_TRY(bool row, st.step());
   if (!row) return Unexpected{m_impl->notFound("model version", id)};
   return readVersion(st);
+}
+
+Expected<std::vector<ModelVersion>> Project::modelVersions(Id modelId) {
+  HEARTH_TRY(Statement st, m_impl->db.prepare(std::string("SELECT ") + VERSION_COLUMNS +
+                                              " FROM model_versions WHERE model_id=? ORDER BY id"));
+  st.bind(1, modelId);
+  return collect<ModelVersion>(st, readVersion);
 }
 
 Expected<std::vector<ModelVersion>> Project::lineage(Id versionId) {
@@ -471,6 +517,17 @@ Expected<std::vector<PromptVersion>> Project::promptVersions(Id promptId) {
 Expected<std::vector<Prompt>> Project::promptsWithTag(const std::string& tag) {
   HEARTH_TRY(Statement st, m_impl->db.prepare("SELECT prompt_id FROM prompt_tags WHERE tag=? ORDER BY prompt_id"));
   st.bind(1, tag);
+  HEARTH_TRY(std::vector<Id> ids, collect<Id>(st, [](const Statement& s) { return s.int64(0); }));
+  std::vector<Prompt> out;
+  for (Id id : ids) {
+    HEARTH_TRY(Prompt p, prompt(id));
+    out.push_back(std::move(p));
+  }
+  return out;
+}
+
+Expected<std::vector<Prompt>> Project::prompts() {
+  HEARTH_TRY(Statement st, m_impl->db.prepare("SELECT id FROM prompts ORDER BY name, id"));
   HEARTH_TRY(std::vector<Id> ids, collect<Id>(st, [](const Statement& s) { return s.int64(0); }));
   std::vector<Prompt> out;
   for (Id id : ids) {

@@ -72,8 +72,15 @@ class Project {
   Expected<Model> model(Id id);
   Expected<std::vector<Model>> models();
   Expected<void> removeModel(Id id);  // fails while versions refer to it
+  // Changes a model's display name (not its file). Errors: invalid_argument for an empty name.
+  Expected<void> renameModel(Id id, const std::string& name);
+  // Removes a model and all its versions in one transaction (newest version first). Fails, changing
+  // nothing, while a run, conversation, message or another model's version refers to one of them.
+  Expected<void> removeModelAndVersions(Id id);
   Expected<Id> addModelVersion(const ModelVersion& v);
   Expected<ModelVersion> modelVersion(Id id);
+  // Every version of one model, in creation order (parents before their children).
+  Expected<std::vector<ModelVersion>> modelVersions(Id modelId);
   // The version and its ancestors, newest first (this version, its parent, ..., the base).
   Expected<std::vector<ModelVersion>> lineage(Id versionId);
   Expected<Id> addDataset(const Dataset& d);
@@ -140,6 +147,8 @@ class Project {
   Expected<Prompt> prompt(Id promptId);
   Expected<std::vector<PromptVersion>> promptVersions(Id promptId);
   Expected<std::vector<Prompt>> promptsWithTag(const std::string& tag);
+  // Every prompt (latest version and tags), by name.
+  Expected<std::vector<Prompt>> prompts();
 
   // ---- event log ----
   Expected<std::vector<Event>> events(Id fromId = 1, std::int64_t limit = -1);
