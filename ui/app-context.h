@@ -13,6 +13,10 @@
 
 #include "hearth/store/project.h"
 
+namespace hearth::telemetry {
+class Sampler;
+}
+
 namespace hearth::ui {
 
 class AppContext : public QObject {
@@ -39,6 +43,14 @@ class AppContext : public QObject {
   void showStatus(const QString& text) { emit statusMessage(text); }
   // Inserts a prompt's text into the chat input (the prompt library's "Use" button).
   void insertPrompt(const QString& text, bool asSystemPrompt) { emit promptInsertRequested(text, asSystemPrompt); }
+  // Ctrl+N: the chat page starts a new conversation (the window shows the chat page first).
+  void requestNewChat() { emit newChatRequested(); }
+
+  // The one power sampler of the window (started on first use, 1 Hz, its own thread; thread-safe).
+  // Shared by the status bar and any energy meter (chat replies) so the machine is read once.
+  // Null when telemetry could not be set up; lastSamplerError() then says why.
+  telemetry::Sampler* sampler();
+  QString lastSamplerError() const { return m_samplerError; }
 
  signals:
   void modelsChanged();
@@ -49,11 +61,15 @@ class AppContext : public QObject {
   void chatWithRequested(store::Id versionId);
   void compareRequested(store::Id versionA, store::Id versionB);
   void promptInsertRequested(const QString& text, bool asSystemPrompt);
+  void newChatRequested();
 
  private:
   QString m_path;
   QString m_error;
   std::unique_ptr<store::Project> m_project;
+  std::unique_ptr<telemetry::Sampler> m_sampler;
+  QString m_samplerError;
+  bool m_samplerTried = false;
 };
 
 }  // namespace hearth::ui
