@@ -507,13 +507,16 @@ struct TrainModel::Impl {
         xd = tmp2;
       }
       ops::gemm(true, false, R, in, N, 1.0f, du, xd, 1.0f, a->grad.data());     // dA += du^T xd
-      if (pdrop > 0) {
+      if (!dxp) {
+        // the input's gradient is not wanted
+      } else if (pdrop > 0) {
         ops::gemm(false, false, N, in, R, 1.0f, du, a->value.data(), 0.0f, tmp2);
         ops::dropout_backward(dxp, tmp2, N * in, pdrop, seed);
       } else {
         ops::gemm(false, false, N, in, R, 1.0f, du, a->value.data(), 1.0f, dxp);  // dx += du A
       }
     }
+    if (!dxp && !dw && !db) return;  // frozen and at the network's frozen input: nothing to do
     if (perm_heads > 0) {
       perm_from_hf(tmp1, dy, N, perm_heads, hd);
       dy = tmp1;
@@ -552,9 +555,11 @@ struct TrainModel::Impl {
     lin_forward(x_out, hswi, w.down, nullptr, F, D, true, l, T_DOWN, a.u[T_DOWN], 0, train, seed);
   }
 
-  // dx holds d(layer output) on entry and d(layer input) on return.
+  // dx holds d(layer output) on entry and d(layer input) on return. need_dx_in false (LoRA's first
+  // layer, whose input is the frozen embedding): dx is left as d(x_mid) and the products that only
+  // feed the input's gradient are skipped.
   void layer_backward(int64_t l, const LayerView& w, LayerActs& a, const float* x_in, bool u_down_ready,
-                      uint64_t seed) {
+                      bool need_dx_in, uint64_t seed) {
     const int64_t pq = permuted_qk ? Hq : 0, pk = permuted_qk ? Hkv : 0;
     ops::swiglu_forward(hswi, a.gate, a.up, N * F);
     if (!u_down_ready && is_lora() && lora_a(l, T_DOWN)) lora_u(a.u[T_DOWN], hswi, l, T_DOWN, F, true, seed);
@@ -585,11 +590,12 @@ struct TrainModel::Impl {
       ops::rmsnorm_backward(dk_lin, w.d_k_norm, dk, a.k_lin, w.k_norm, a.rstd_k, N * Hkv, hd);
       dqp = dq_lin, dkp = dk_lin;
     }
-    fill_zero(dh, N * D);
-    lin_backward(dh, w.d_wq, w.d_bq, dqp, a.h1, w.wq, D, Q, l, T_Q, a.u[T_Q], pq, seed);
-    lin_backward(dh, w.d_wk, w.d_bk, dkp, a.h1, w.wk, D, K, l, T_K, a.u[T_K], pk, seed);
-    lin_backward(dh, w.d_wv, w.d_bv, dv, a.h1, w.wv, D, K, l, T_V, a.u[T_V], 0, seed);
-    ops::rmsnorm_backward(dx, w.d_attn_norm, dh, x_in, w.attn_norm, a.rstd1, N, D);
+    float* dh1 = need_dx_in ? dh : nullptr;
+    if (dh1) fill_zero(dh1, N * D);
+    lin_backward(dh1, w.d_wq, w.d_bq, dqp, a.h1, w.wq, D, Q, l, T_Q, a.u[T_Q], pq, seed);
+    lin_backward(dh1, w.d_wk, w.d_bk, dkp, a.h1, w.wk, D, K, l, T_K, a.u[T_K], pk, seed);
+    lin_backward(dh1, w.d_wv, w.d_bv, dv, a.h1, w.wv, D, K, l, T_V, a.u[T_V], 0, seed);
+    if (dh1) ops::rmsnorm_backward(dx, w.d_attn_norm, dh1, x_in, w.attn_norm, a.rstd1, N, D);
   }
 
   // ---- whole network -----------------------------------------------------------------------------------
@@ -651,7 +657,7 @@ struct TrainModel::Impl {
       LayerView w = view_layer(l);
       LayerActs& a = acts[keep_all ? size_t(l) : 0];
       if (!keep_all) layer_forward(l, w, a, xs[size_t(l)], nullptr, true, seed);
-      layer_backward(l, w, a, xs[size_t(l)], keep_all, seed);
+      layer_backward(l, w, a, xs[size_t(l)], keep_all, !(is_lora() && l == 0), seed);
     }
     if (!is_lora()) ops::embedding_backward(pg(embed), dx, tokens.data(), N, D);
     return r;
