@@ -677,3 +677,38 @@ TEST(DataSentencePiece, BadArgumentsAreErrors) {
   EXPECT_FALSE(train_sentencepiece({dir / "c.txt"}, dir / "x", 500, "wordpiece", 1));
   EXPECT_FALSE(train_sentencepiece({dir / "c.txt"}, dir / "x", 10, "unigram", 1));
 }
+
+TEST(DataLoad, OtherRealTemplatesTrainEachReplyAndItsEndOfTurn) {
+  using Runs = std::vector<std::vector<std::string>>;  // per example of sharegpt.jsonl
+  struct Case {
+    const char* file;
+    Runs runs;
+  };
+  // Hand-written from each family's documented turn format. Phi-3.5 puts EOS after the final reply only,
+  // so its first reply of the two-turn example comes from the fallback (text search + end-of-turn).
+  const std::vector<Case> cases = {
+      {"HuggingFaceTB-SmolLM3-3B.jinja",
+       {{"Hello! How can I help?<|im_end|>\n"}, {"Blue<|im_end|>\n", "Green<|im_end|>\n"}, {"4<|im_end|>\n"}}},
+      {"ibm-granite-granite-3.3-2B-Instruct.jinja",
+       {{"Hello! How can I help?<|end_of_text|>\n"},
+        {"Blue<|end_of_text|>\n", "Green<|end_of_text|>\n"},
+        {"4<|end_of_text|>\n"}}},
+      {"microsoft-Phi-3.5-mini-instruct.jinja",
+       {{"Hello! How can I help?<|end|>\n</s>"}, {"Blue<|end|>\n", "Green<|end|>\n</s>"}, {"4<|end|>\n</s>"}}},
+  };
+  for (const Case& c : cases) {
+    auto tmpl = load_template(c.file);
+    Dataset d = load_ok(config_for(fixture("sharegpt.jsonl")), &tmpl);
+    ASSERT_EQ(d.train.size(), c.runs.size()) << c.file;
+    for (size_t i = 0; i < d.train.size(); ++i)
+      EXPECT_EQ(trained_runs(llama_tokenizer(), d.train[i]), c.runs[i]) << c.file << " example " << i;
+  }
+  // A template that raises (Gemma has no system role) reports the line and keeps the others.
+  auto gemma = load_template("google-gemma-2-2b-it.jinja");
+  Dataset g = load_ok(config_for(fixture("sharegpt.jsonl")), &gemma);
+  EXPECT_EQ(g.train.size(), 2u);
+  ASSERT_EQ(g.issues.size(), 1u);
+  EXPECT_EQ(g.issues[0].line, 2);
+  EXPECT_NE(g.issues[0].message.find("System role not supported"), std::string::npos);
+  EXPECT_EQ(trained_runs(llama_tokenizer(), g.train[1]), std::vector<std::string>{"4<end_of_turn>\n"});
+}

@@ -12,8 +12,9 @@
  * tokens share the bytes skipped. A token is trained when its span overlaps a trained span.
  * When the template's cut renderings are not prefixes of the whole rendering (templates that rewrite
  * earlier turns, e.g. Mistral's, which moves the system message to the last user turn), the reply's
- * content is looked up in the rendered text instead, extended by the end-of-turn text the template
- * wrote after it in the cut rendering.
+ * content is looked up in the rendered text instead, extended by as much of the end-of-turn text the
+ * template wrote after it in the cut rendering as the whole rendering also has there. The overlap rule
+ * means every byte of a reply is covered by a trained token, even where a token straddles the edge.
  */
 #include <algorithm>
 #include <cctype>
@@ -479,8 +480,17 @@ void encode_chat(const ChatContext& c, const std::vector<Message>& msgs, int64_t
     if (after) {
       size_t at = after->rfind(len == content.size() ? std::string_view(content) : trimmed);
       if (at != std::string::npos) {
+        // As much of it as the whole rendering has there (a final turn may end differently, e.g.
+        // Phi-3's "<|end|>\n" + EOS after the last reply only).
         std::string_view suffix = std::string_view(*after).substr(at + len);
-        if (!suffix.empty() && std::string_view(full).substr(end).starts_with(suffix)) end += suffix.size();
+        std::string_view next = std::string_view(full).substr(end);
+        size_t k = 0;
+        while (k < suffix.size() && k < next.size() && suffix[k] == next[k]) ++k;
+        // A partial match stops after a marker's end ('>', ']' or a newline), not inside the next
+        // turn's header ("<|end|>\n<" of "<|end|>\n</s>" against "<|end|>\n<|user|>").
+        if (k < suffix.size())
+          while (k > 0 && suffix[k - 1] != '>' && suffix[k - 1] != ']' && suffix[k - 1] != '\n') --k;
+        end += k;
       }
     }
     trained.push_back({pos, end});
