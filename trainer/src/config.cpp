@@ -220,6 +220,7 @@ struct Context {
   std::string origin;
   fs::path base_dir;   // relative paths are resolved against it (empty: left as written)
   ErrorCode code = ErrorCode::format;
+  std::set<std::string>* set_keys = nullptr;  // records the keys given explicitly
 };
 
 template <class T>
@@ -242,6 +243,7 @@ Expected<void> assign(TrainConfig& c, const Field& f, const YAML::Node& n, const
   };
   Ref r = f.ref(c);
   Expected<void> ok;
+  if (ctx.set_keys) ctx.set_keys->insert(key);
   if (auto* s = std::get_if<std::string*>(&r)) {
     if (n.IsNull()) **s = "";
     else if (!n.IsScalar()) return type_error("a string");
@@ -346,7 +348,7 @@ Expected<void> apply_tree(TrainConfig& c, const YAML::Node& root, const Context&
   return {};
 }
 
-Expected<void> apply_override(TrainConfig& c, const std::string& text) {
+Expected<void> apply_override(TrainConfig& c, const std::string& text, std::set<std::string>& set_keys) {
   Where w{"--set " + text, -1};
   const auto eq = text.find('=');
   if (eq == std::string::npos)
@@ -374,7 +376,7 @@ Expected<void> apply_override(TrainConfig& c, const std::string& text) {
   }
   // Paths on the command line are relative to the current folder, as a shell user expects.
   std::error_code ec;
-  Context ctx{w.origin, fs::current_path(ec), ErrorCode::invalid_argument};
+  Context ctx{w.origin, fs::current_path(ec), ErrorCode::invalid_argument, &set_keys};
   return assign(c, *f, node, ctx, w);
 }
 
@@ -385,12 +387,19 @@ double float_as_double(float f) {
   return std::strtod(s.c_str(), nullptr);
 }
 
+// Defaults that depend on another key: output.formats, when not given, holds only the formats the
+// method can write (the LoRA adapter formats make no sense for full fine-tuning or pretraining).
+void apply_dependent_defaults(TrainConfig& c, const std::set<std::string>& set_keys) {
+  if (!set_keys.count("output.formats") && c.method != Method::lora) c.output.formats = {"safetensors", "gguf-f16"};
+}
+
 }  // namespace
 
 Expected<TrainConfig> parse_config_text(const std::string& yaml, const fs::path& base_dir,
                                         const std::vector<std::string>& overrides) {
   TrainConfig c;
-  Context ctx{"<yaml>", base_dir, ErrorCode::format};
+  std::set<std::string> set_keys;
+  Context ctx{"<yaml>", base_dir, ErrorCode::format, &set_keys};
   YAML::Node root;
   try {
     root = YAML::Load(yaml);
@@ -400,7 +409,8 @@ Expected<TrainConfig> parse_config_text(const std::string& yaml, const fs::path&
     return fail(ErrorCode::format, Where{ctx.origin, e.mark.line}, "malformed YAML: " + e.msg);
   }
   HEARTH_TRY_VOID(apply_tree(c, root, ctx));
-  for (const auto& o : overrides) HEARTH_TRY_VOID(apply_override(c, o));
+  for (const auto& o : overrides) HEARTH_TRY_VOID(apply_override(c, o, set_keys));
+  apply_dependent_defaults(c, set_keys);
   return c;
 }
 
@@ -421,9 +431,11 @@ Expected<TrainConfig> parse_config_file(const fs::path& path, const std::vector<
   TrainConfig c;
   fs::path base = path.parent_path();
   if (base.empty()) base = ".";
-  Context ctx{path.string(), base, ErrorCode::format};
+  std::set<std::string> set_keys;
+  Context ctx{path.string(), base, ErrorCode::format, &set_keys};
   HEARTH_TRY_VOID(apply_tree(c, root, ctx));
-  for (const auto& o : overrides) HEARTH_TRY_VOID(apply_override(c, o));
+  for (const auto& o : overrides) HEARTH_TRY_VOID(apply_override(c, o, set_keys));
+  apply_dependent_defaults(c, set_keys);
   c.source = path;
   return c;
 }
