@@ -172,6 +172,46 @@ Expected<void> Project::failRun(Id id, const std::string& reason) {
   return tx.commit();
 }
 
+Expected<void> Project::interruptRun(Id id, const std::string& reason) {
+  Database& db = m_impl->db;
+  HEARTH_TRY(Transaction tx, Transaction::begin(db));
+  HEARTH_TRY(Run r, run(id));
+  if (r.status != RunStatus::running)
+    return make_error(ErrorCode::invalid_argument, "run " + std::to_string(id) + " is " +
+                                                       runStatusName(r.status) + ", not running; it cannot be interrupted");
+  HEARTH_TRY(Statement st, db.prepare("UPDATE runs SET status='interrupted', finished_at=?, error=? WHERE id=?"));
+  std::string now = detail::nowIso();
+  st.bind(1, now).bind(2, reason).bind(3, id);
+  HEARTH_TRY_VOID(st.exec());
+  nlohmann::json payload = {{"status", "interrupted"}, {"finished_at", now}, {"reason", reason}};
+  HEARTH_TRY(auto digest, metricsDigest(id));
+  payload["metric_points"] = digest.first;
+  payload["metrics_sha256"] = digest.second;
+  HEARTH_TRY_VOID(m_impl->log("interrupt", "run", id, payload.dump()));
+  return tx.commit();
+}
+
+Expected<void> Project::resumeRun(Id id) {
+  Database& db = m_impl->db;
+  HEARTH_TRY(Transaction tx, Transaction::begin(db));
+  HEARTH_TRY(Run r, run(id));
+  if (r.status != RunStatus::interrupted && r.status != RunStatus::failed)
+    return make_error(ErrorCode::invalid_argument, "run " + std::to_string(id) + " is " +
+                                                       runStatusName(r.status) +
+                                                       "; only an interrupted or failed run can be resumed");
+  const long pid = static_cast<long>(::getpid());
+  HEARTH_TRY(Statement st, db.prepare(
+      "UPDATE runs SET status='running', finished_at=NULL, error='', owner_pid=?, owner_host=?, owner_start=? "
+      "WHERE id=?"));
+  st.bind(1, static_cast<std::int64_t>(pid)).bind(2, detail::hostName()).bind(3, detail::processStart(pid));
+  st.bind(4, id);
+  HEARTH_TRY_VOID(st.exec());
+  nlohmann::json payload = {{"status", "running"}, {"resumed_from", runStatusName(r.status)},
+                            {"owner_pid", pid}, {"owner_host", detail::hostName()}};
+  HEARTH_TRY_VOID(m_impl->log("resume", "run", id, payload.dump()));
+  return tx.commit();
+}
+
 Expected<Run> Project::run(Id id) {
   HEARTH_TRY(Statement st, m_impl->db.prepare(std::string("SELECT ") + RUN_COLUMNS + " FROM runs WHERE id = ?"));
   st.bind(1, id);

@@ -99,6 +99,12 @@ class Project {
                            std::optional<double> energyJoules, std::optional<Id> outputVersionId);
   // -> failed, with the reason.
   Expected<void> failRun(Id id, const std::string& reason);
+  // running -> interrupted, with the reason (a training run stopped on request, resumable later).
+  // Records the metrics digest as the other ends do.
+  Expected<void> interruptRun(Id id, const std::string& reason);
+  // interrupted or failed -> running again, owned by this process (a resumed training run): the
+  // finish time and error are cleared; metrics, config and links are kept. Other states: invalid_argument.
+  Expected<void> resumeRun(Id id);
   Expected<Run> run(Id id);
   Expected<std::vector<Run>> runs();
   Expected<void> deleteRun(Id id);  // with its metrics
