@@ -215,6 +215,7 @@ ChatPage::ChatPage(AppContext& ctx, QWidget* parent) : QWidget(parent), m_ctx(ct
   connect(m_controller, &ChatController::replied, this, [this](const ChatReplyDone& done) {
     if (done.id != m_replyRequest) return;
     m_replyRequest = 0;
+    setBusy(m_controller->loading() || m_controller->generating());
     if (!done.storeError.isEmpty()) showError(tr("The reply could not be stored: %1").arg(done.storeError));
     if (done.conversationId == m_conversationId) {
       reloadMessages();
@@ -228,6 +229,7 @@ ChatPage::ChatPage(AppContext& ctx, QWidget* parent) : QWidget(parent), m_ctx(ct
   connect(m_controller, &ChatController::failed, this, [this](quint64 id, const QString& error) {
     if (id != m_replyRequest) return;
     m_replyRequest = 0;
+    setBusy(m_controller->loading() || m_controller->generating());
     m_view->endStreaming();
     showError(error);
   });
