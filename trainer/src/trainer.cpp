@@ -1,0 +1,460 @@
+/* The training loop (trainer.h): model and data in, optimizer steps with logging, evaluation, sample
+ * generations and checkpoints, then the exported model.
+ *
+ * Non-obvious choices:
+ * - A stop request between micro-batches rewinds the data iterator and the dropout counter to where the
+ *   current optimizer step began before writing the checkpoint, so the checkpoint describes the last
+ *   completed step exactly and a resume repeats the interrupted step bit for bit.
+ * - Pretraining keeps the SentencePiece tokenizer it trained as a vocabulary-only GGUF in
+ *   `run_dir`/tokenizer/vocab.gguf; a resumed pretraining run reads it back instead of training a new one,
+ *   so the token ids of the data cannot change under a checkpoint.
+ * - Sample generations use the engine's own forward pass: the current weights are written as an F32
+ *   GGUF into the run folder, generated from greedily, and removed. It costs a file write per evaluation
+ *   and only happens when the configuration lists prompts.
+ */
+#include "hearth/trainer/trainer.h"
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <limits>
+#include <thread>
+
+#include <nlohmann/json.hpp>
+
+#include "hearth/chat-template.h"
+#include "hearth/generate.h"
+#include "hearth/gguf.h"
+#include "hearth/inference.h"
+#include "hearth/model-writer.h"
+#include "hearth/model.h"
+#include "hearth/tokenizer.h"
+#include "hearth/trainer/checkpoint.h"
+#include "hearth/trainer/optim.h"
+#include "hearth/trainer/train-model.h"
+
+namespace hearth::train {
+namespace fs = std::filesystem;
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+// Used for chat-shaped data when the base model carries no chat template (plain text markers, so any
+// vocabulary can encode them; the EOS text ends each reply so the model learns to stop).
+constexpr const char* FALLBACK_TEMPLATE =
+    "{% for m in messages %}"
+    "{% if m['role'] == 'system' %}{{ m['content'] }}\n\n"
+    "{% elif m['role'] == 'user' %}### User:\n{{ m['content'] }}\n\n"
+    "{% elif m['role'] == 'assistant' %}### Assistant:\n{{ m['content'] }}{{ eos_token }}\n\n"
+    "{% endif %}{% endfor %}"
+    "{% if add_generation_prompt %}### Assistant:\n{% endif %}";
+
+void say(const TrainCallbacks& cb, const std::string& s) {
+  if (cb.on_message) cb.on_message(s);
+}
+
+bool is_adapter_format(const std::string& f) { return f == "peft" || f == "gguf-lora"; }
+
+// A vocabulary-only GGUF holding the tokenizer (pretraining): the engine's Tokenizer reads it, and a
+// resumed run reads the same ids back.
+Expected<void> write_vocab_gguf(const TokenizerData& t, const fs::path& path) {
+  GgufWriter w;
+  w.set_string("general.architecture", "llama");
+  w.set_string("tokenizer.ggml.model", t.model);
+  w.set_string_array("tokenizer.ggml.tokens", t.tokens);
+  if (!t.scores.empty()) w.set_f32_array("tokenizer.ggml.scores", t.scores);
+  if (!t.token_types.empty()) w.set_i32_array("tokenizer.ggml.token_type", t.token_types);
+  if (t.bos_id) w.set_u32("tokenizer.ggml.bos_token_id", uint32_t(*t.bos_id));
+  if (t.eos_id) w.set_u32("tokenizer.ggml.eos_token_id", uint32_t(*t.eos_id));
+  if (t.unk_id) w.set_u32("tokenizer.ggml.unknown_token_id", uint32_t(*t.unk_id));
+  if (t.pad_id) w.set_u32("tokenizer.ggml.padding_token_id", uint32_t(*t.pad_id));
+  if (t.add_bos) w.set_bool("tokenizer.ggml.add_bos_token", *t.add_bos);
+  if (t.add_eos) w.set_bool("tokenizer.ggml.add_eos_token", *t.add_eos);
+  return w.write(path);
+}
+
+Expected<TokenizerData> read_vocab_gguf(const fs::path& path) {
+  HEARTH_TRY(GgufFile f, GgufFile::open(path));
+  TokenizerData t;
+  t.model = f.get_string("tokenizer.ggml.model").value_or("llama");
+  auto tokens = f.get_string_array("tokenizer.ggml.tokens");
+  if (!tokens || tokens->empty())
+    return make_error(ErrorCode::format, "'" + path.string() + "' holds no tokenizer.ggml.tokens");
+  t.tokens = std::move(*tokens);
+  if (auto s = f.get_float_array("tokenizer.ggml.scores")) t.scores = std::move(*s);
+  if (auto ty = f.get_int_array("tokenizer.ggml.token_type"))
+    for (int64_t v : *ty) t.token_types.push_back(int32_t(v));
+  t.bos_id = f.get_int("tokenizer.ggml.bos_token_id");
+  t.eos_id = f.get_int("tokenizer.ggml.eos_token_id");
+  t.unk_id = f.get_int("tokenizer.ggml.unknown_token_id");
+  t.pad_id = f.get_int("tokenizer.ggml.padding_token_id");
+  t.add_bos = f.get_bool("tokenizer.ggml.add_bos_token");
+  t.add_eos = f.get_bool("tokenizer.ggml.add_eos_token");
+  return t;
+}
+
+ModelParams pretrain_params(const PretrainShape& s, int64_t n_vocab) {
+  ModelParams p;
+  p.arch = s.arch;
+  p.n_layer = s.n_layer;
+  p.n_embd = s.n_embd;
+  p.n_head = s.n_head;
+  p.n_head_kv = s.n_head_kv;
+  p.head_dim = s.n_head > 0 ? s.n_embd / s.n_head : 0;
+  p.n_ff = s.n_ff;
+  p.n_vocab = n_vocab;
+  p.n_ctx_train = s.n_ctx;
+  p.has_qkv_bias = s.arch == Architecture::qwen2;
+  p.has_qk_norm = s.arch == Architecture::qwen3;
+  return p;
+}
+
+// Everything run_training() sets up before the first step.
+struct Setup {
+  std::unique_ptr<Model> base;         // lora / full
+  std::optional<Tokenizer> tokenizer;
+  std::optional<ChatTemplate> tmpl;
+  std::optional<TokenizerData> tdata;  // pretrain: the trained vocabulary
+  fs::path spm_model;                  // pretrain: the SentencePiece model file
+};
+
+Expected<void> prepare_tokenizer(const TrainConfig& c, const fs::path& run_dir, bool resuming, Setup& s,
+                                 const TrainCallbacks& cb) {
+  if (c.method != Method::pretrain) {
+    say(cb, "loading model " + c.model.string());
+    HEARTH_TRY(Model m, open_model(c.model));
+    s.base = std::make_unique<Model>(std::move(m));
+    HEARTH_TRY(Tokenizer t, load_tokenizer(c.model));
+    s.tokenizer = std::move(t);
+    const auto& ct = s.base->desc().tokenizer.chat_template;
+    HEARTH_TRY(ChatTemplate tp, ChatTemplate::parse(ct ? *ct : std::string(FALLBACK_TEMPLATE)));
+    s.tmpl = std::move(tp);
+    return {};
+  }
+  const fs::path dir = run_dir / "tokenizer";
+  const fs::path vocab = dir / "vocab.gguf";
+  s.spm_model = dir / "tokenizer.model";
+  std::error_code ec;
+  if (!(resuming && fs::exists(vocab, ec) && fs::exists(s.spm_model, ec))) {
+    fs::create_directories(dir, ec);
+    if (ec) return make_error(ErrorCode::io, "cannot create '" + dir.string() + "': " + ec.message());
+    say(cb, "training a " + std::to_string(c.pretrain.vocab_size) + "-piece " + c.pretrain.tokenizer_type +
+                " tokenizer on " + c.data.train.string());
+    std::vector<fs::path> corpus = {c.data.train};
+    HEARTH_TRY(TokenizerData td, train_sentencepiece(corpus, dir / "tokenizer", c.pretrain.vocab_size,
+                                                     c.pretrain.tokenizer_type, c.training.seed));
+    if (!td.add_bos && td.bos_id) td.add_bos = true;
+    HEARTH_TRY_VOID(write_vocab_gguf(td, vocab));
+  }
+  HEARTH_TRY(TokenizerData td, read_vocab_gguf(vocab));
+  s.tdata = std::move(td);
+  HEARTH_TRY(GgufFile f, GgufFile::open(vocab));
+  HEARTH_TRY(Tokenizer t, Tokenizer::from_gguf(f));
+  s.tokenizer = std::move(t);
+  return {};
+}
+
+// Token-weighted mean loss over (at most max_batches batches of) the validation set.
+Expected<std::pair<double, int64_t>> validation_loss(TrainModel& model, const Dataset& ds, const TrainConfig& c,
+                                                     int32_t pad_id) {
+  if (ds.validation.empty()) return std::pair{std::numeric_limits<double>::quiet_NaN(), int64_t(0)};
+  BatchIterator it(ds.validation, c.training.batch_size, c.data.max_length, c.data.packing, pad_id,
+                   c.training.seed);
+  int64_t n = std::max<int64_t>(1, it.batches_per_epoch());
+  if (c.eval.max_batches > 0) n = std::min(n, c.eval.max_batches);
+  double sum = 0;
+  int64_t tokens = 0;
+  for (int64_t i = 0; i < n; ++i) {
+    Batch b = it.next();
+    if (b.n_targets == 0) continue;
+    HEARTH_TRY(LossResult r, model.evaluate(b.tokens, b.targets, b.B, b.T));
+    sum += r.loss * double(r.n_tokens);
+    tokens += r.n_tokens;
+  }
+  if (tokens == 0) return std::pair{std::numeric_limits<double>::quiet_NaN(), int64_t(0)};
+  return std::pair{sum / double(tokens), tokens};
+}
+
+// Greedy continuations of the configured prompts with the model's current weights.
+Expected<std::vector<std::pair<std::string, std::string>>> sample_generations(const TrainModel& model,
+                                                                              const TrainConfig& c,
+                                                                              const Setup& s, bool chat,
+                                                                              const fs::path& run_dir) {
+  std::vector<std::pair<std::string, std::string>> out;
+  if (c.eval.prompts.empty()) return out;
+  HEARTH_TRY(ModelWeights w, model.merged_weights());
+  const fs::path tmp = run_dir / "eval-model.tmp.gguf";
+  GgufWriteOptions wo;
+  wo.type = GgmlType::F32;
+  if (s.base && s.base->gguf()) wo.tokenizer_source = s.base->gguf();
+  else if (s.tdata) wo.tokenizer = *s.tdata;
+  HEARTH_TRY_VOID(write_gguf_model(w, tmp, wo));
+  struct Remove {
+    fs::path p;
+    ~Remove() {
+      std::error_code ec;
+      fs::remove(p, ec);
+    }
+  } remove{tmp};
+  HEARTH_TRY(Model m, open_model(tmp));
+  InferenceOptions io;
+  io.n_threads = c.training.threads;
+  io.kv_type = KvType::f32;
+  io.quantized_activations = false;
+  const Tokenizer& tok = *s.tokenizer;
+  for (const std::string& prompt : c.eval.prompts) {
+    std::vector<TokenId> ids;
+    if (chat && s.tmpl) {
+      nlohmann::ordered_json msgs = nlohmann::ordered_json::array();
+      msgs.push_back({{"role", "user"}, {"content", prompt}});
+      ChatTemplateOptions o;
+      o.add_generation_prompt = true;
+      if (auto b = tok.bos_id()) o.bos_token = tok.token_text(*b);
+      if (auto e = tok.eos_id()) o.eos_token = tok.token_text(*e);
+      HEARTH_TRY(std::string text, s.tmpl->render(msgs, o));
+      bool has_bos = !o.bos_token.empty() && text.rfind(o.bos_token, 0) == 0;
+      HEARTH_TRY(auto enc, tok.encode(text, false, true));
+      ids = std::move(enc);
+      if (tok.add_bos() && !has_bos && tok.bos_id()) ids.insert(ids.begin(), *tok.bos_id());
+    } else {
+      HEARTH_TRY(auto enc, tok.encode(prompt, tok.bos_id().has_value(), false));
+      ids = std::move(enc);
+    }
+    if (ids.empty()) {
+      out.emplace_back(prompt, "");
+      continue;
+    }
+    io.n_ctx = std::min<int64_t>(m.desc().params.n_ctx_train > 0 ? m.desc().params.n_ctx_train : 2048,
+                                 int64_t(ids.size()) + c.eval.max_new_tokens + 1);
+    HEARTH_TRY(auto session, InferenceSession::create(m, io));
+    GenerateOptions g;
+    g.max_tokens = c.eval.max_new_tokens;
+    g.sampling.temperature = 0;
+    HEARTH_TRY(GenerateResult r, generate(*session, tok, ids, g));
+    out.emplace_back(prompt, r.text);
+  }
+  return out;
+}
+
+}  // namespace
+
+Expected<TrainResult> run_training(const TrainConfig& config, const fs::path& run_dir,
+                                   const TrainCallbacks& cb, const std::optional<fs::path>& resume_from) {
+  HEARTH_TRY_VOID(validate_config(config));
+  const TrainConfig& c = config;
+  std::error_code ec;
+  fs::create_directories(run_dir, ec);
+  if (ec) return make_error(ErrorCode::io, "cannot create the run folder '" + run_dir.string() + "': " + ec.message());
+
+  Setup s;
+  HEARTH_TRY_VOID(prepare_tokenizer(c, run_dir, resume_from.has_value(), s, cb));
+  const Tokenizer& tok = *s.tokenizer;
+
+  say(cb, "loading data " + c.data.train.string());
+  const ChatTemplate* tmpl = s.tmpl ? &*s.tmpl : nullptr;
+  HEARTH_TRY(Dataset ds, load_dataset(c.data, tok, tmpl, c.training.seed));
+  if (cb.on_data) cb.on_data(ds);
+  if (ds.train.empty())
+    return make_error(ErrorCode::format, "'" + c.data.train.string() + "' gave no training example",
+                      "check the file's format and data.max_length");
+  const bool chat_data = ds.format != DataFormat::text;
+
+  ModelOptions mo;
+  mo.method = c.method;
+  mo.lora = c.lora;
+  mo.recompute = c.training.recompute;
+  mo.n_threads = c.training.threads;
+  mo.seed = c.training.seed;
+  std::unique_ptr<TrainModel> model;
+  if (c.method == Method::pretrain) {
+    ModelParams p = pretrain_params(c.pretrain, int64_t(s.tdata->tokens.size()));
+    if (c.data.max_length > p.n_ctx_train)
+      return make_error(ErrorCode::invalid_argument,
+                        "data.max_length (" + std::to_string(c.data.max_length) + ") exceeds pretrain.n_ctx (" +
+                            std::to_string(p.n_ctx_train) + ")",
+                        "lower data.max_length or raise pretrain.n_ctx");
+    HEARTH_TRY(auto m, TrainModel::create_from_scratch(p, mo));
+    model = std::move(m);
+  } else {
+    HEARTH_TRY(auto m, TrainModel::create(*s.base, mo));
+    model = std::move(m);
+  }
+  say(cb, std::string(method_name(c.method)) + ": " + std::to_string(model->n_trainable()) +
+              " trainable values, " + std::to_string(ds.train.size()) + " training examples");
+
+  std::vector<Param*> params = model->trainable();
+  std::vector<const Param*> cparams(params.begin(), params.end());
+  AdamWSettings as;
+  as.beta1 = c.training.beta1;
+  as.beta2 = c.training.beta2;
+  as.eps = c.training.eps;
+  as.weight_decay = c.training.weight_decay;
+  AdamW opt(params, as);
+
+  const int32_t pad_id = tok.pad_id() ? *tok.pad_id() : (tok.eos_id() ? *tok.eos_id() : 0);
+  BatchIterator it(ds.train, c.training.batch_size, c.data.max_length, c.data.packing, pad_id, c.training.seed);
+  const int64_t accum = std::max<int64_t>(1, c.training.grad_accum);
+  const int64_t bpe = std::max<int64_t>(1, it.batches_per_epoch());
+  int64_t total = c.training.steps;
+  if (total <= 0) total = std::max<int64_t>(1, int64_t(std::ceil(c.training.epochs * double(bpe) / double(accum))));
+
+  const fs::path ckpt_dir = run_dir / "checkpoints";
+  TrainState st;
+  st.config_json = config_to_json(c);
+  if (resume_from) {
+    say(cb, "resuming from " + resume_from->string());
+    HEARTH_TRY(TrainState loaded, load_checkpoint(*resume_from, params, opt));
+    if (!loaded.config_json.empty()) HEARTH_TRY_VOID(check_resume_config(loaded.config_json, config_to_json(c)));
+    st = std::move(loaded);
+    st.config_json = config_to_json(c);
+    it.seek(st.data);
+  }
+
+  TrainResult res;
+  res.dataset_sha256 = ds.sha256;
+  res.data_stats = ds.stats;
+  std::optional<double> best_val = st.best_val_loss != 0 ? std::optional<double>(st.best_val_loss) : std::nullopt;
+
+  auto save = [&]() -> Expected<void> {
+    st.data = it.position();
+    st.best_val_loss = best_val.value_or(0);
+    HEARTH_TRY(fs::path p, save_checkpoint(ckpt_dir, st, cparams, opt, std::max<int64_t>(1, c.checkpoint.keep)));
+    res.checkpoint = p;
+    if (cb.on_checkpoint) cb.on_checkpoint(p, st.step);
+    return {};
+  };
+  auto evaluate_now = [&]() -> Expected<EvalResult> {
+    EvalResult e;
+    e.step = st.step;
+    HEARTH_TRY(auto vl, validation_loss(*model, ds, c, pad_id));
+    e.val_loss = vl.first;
+    e.val_tokens = vl.second;
+    if (!std::isnan(e.val_loss)) {
+      if (!best_val || e.val_loss < *best_val) best_val = e.val_loss;
+      res.final_val_loss = e.val_loss;
+    }
+    HEARTH_TRY(auto samples, sample_generations(*model, c, s, chat_data && c.method != Method::pretrain, run_dir));
+    e.samples = std::move(samples);
+    if (cb.on_eval) cb.on_eval(e);
+    return e;
+  };
+  auto stop_requested = [&] { return cb.should_stop && cb.should_stop(); };
+
+  say(cb, "training " + std::to_string(total) + " steps");
+  int64_t last_eval_step = -1;
+  // A baseline before the first step, so a run's validation curve starts where the model started.
+  if (!resume_from && c.eval.every > 0 && !stop_requested()) {
+    HEARTH_TRY(EvalResult e, evaluate_now());
+    (void)e;
+    last_eval_step = 0;
+  }
+  double last_loss = 0;
+  while (st.step < total) {
+    if (stop_requested()) {
+      HEARTH_TRY_VOID(save());
+      res.outcome = TrainOutcome::stopped;
+      break;
+    }
+    const auto t0 = Clock::now();
+    const BatchIterator::Position pos0 = it.position();
+    const uint64_t dropout0 = st.dropout_counter;
+    model->zero_grad();
+    double loss_sum = 0;
+    int64_t step_tokens = 0;
+    bool stopped = false;
+    for (int64_t a = 0; a < accum; ++a) {
+      if (a > 0 && stop_requested()) {
+        stopped = true;
+        break;
+      }
+      Batch b = it.next();
+      HEARTH_TRY(LossResult r, model->forward_backward(b.tokens, b.targets, b.B, b.T, 1.0f / float(accum),
+                                                       st.dropout_counter++));
+      loss_sum += r.loss;
+      step_tokens += r.n_tokens;
+    }
+    if (stopped) {
+      it.seek(pos0);
+      st.dropout_counter = dropout0;
+      HEARTH_TRY_VOID(save());
+      res.outcome = TrainOutcome::stopped;
+      break;
+    }
+    const double grad_norm = clip_grad_norm(params, c.training.max_grad_norm);
+    const double lr = learning_rate(c.training.schedule, c.training.lr, st.step, total, c.training.warmup_steps,
+                                    c.training.min_lr_ratio);
+    opt.step(lr);
+    ++st.step;
+    st.tokens_seen += step_tokens;
+    const double dt = std::chrono::duration<double>(Clock::now() - t0).count();
+    st.elapsed_s += dt;
+    last_loss = loss_sum / double(accum);
+    res.peak_memory_bytes = std::max(res.peak_memory_bytes, model->memory_bytes());
+
+    const bool last = st.step == total;
+    if (cb.on_step && (last || c.training.log_every <= 1 || st.step % c.training.log_every == 0)) {
+      StepMetrics m;
+      m.step = st.step;
+      m.total_steps = total;
+      m.loss = last_loss;
+      m.lr = lr;
+      m.grad_norm = grad_norm;
+      m.tokens_per_s = dt > 0 ? double(step_tokens) / dt : 0;
+      m.tokens_seen = st.tokens_seen;
+      m.elapsed_s = st.elapsed_s;
+      m.epoch = double(st.step * accum) / double(bpe);
+      cb.on_step(m);
+    }
+    if (!last && c.eval.every > 0 && st.step % c.eval.every == 0) {
+      HEARTH_TRY(EvalResult e, evaluate_now());
+      (void)e;
+      last_eval_step = st.step;
+    }
+    if (!last && c.checkpoint.every > 0 && st.step % c.checkpoint.every == 0) HEARTH_TRY_VOID(save());
+  }
+
+  res.steps = st.step;
+  res.tokens_seen = st.tokens_seen;
+  res.elapsed_s = st.elapsed_s;
+  res.final_loss = last_loss;
+  if (res.outcome == TrainOutcome::stopped) {
+    res.best_val_loss = best_val;
+    return res;
+  }
+
+  if (last_eval_step != st.step) {
+    say(cb, "evaluating");
+    HEARTH_TRY(EvalResult e, evaluate_now());
+    (void)e;
+  }
+  HEARTH_TRY_VOID(save());
+  res.best_val_loss = best_val;
+
+  std::vector<std::string> formats;
+  for (const std::string& f : c.output.formats) {
+    if (c.method != Method::lora && is_adapter_format(f)) {
+      say(cb, "skipping output format '" + f + "': a " + std::string(method_name(c.method)) +
+                  " run has no adapter");
+      continue;
+    }
+    formats.push_back(f);
+  }
+  if (formats.empty()) formats.push_back("gguf-f16");
+  const fs::path out_dir = c.output.dir.empty() ? run_dir / "output" : c.output.dir;
+  std::string name = c.output.name.empty() ? c.name : c.output.name;
+  if (name.empty()) {
+    std::string base_name = s.base ? s.base->desc().name : std::string("pretrained");
+    if (base_name.empty()) base_name = "model";
+    for (char& ch : base_name)
+      if (ch == ' ' || ch == '/') ch = '-';
+    name = base_name + "-" + method_name(c.method);
+  }
+  say(cb, "exporting to " + out_dir.string());
+  HEARTH_TRY(auto outputs, export_model(*model, s.base.get(), s.tdata ? &*s.tdata : nullptr, s.spm_model, formats,
+                                        out_dir, name));
+  res.outputs = std::move(outputs);
+  return res;
+}
+
+}  // namespace hearth::train
