@@ -626,6 +626,40 @@ struct TrainModel::Impl {
     }
   }
 
+  // The fused classifier over the rows that have a target only: masked rows (prompts, padding) are
+  // gathered out first, so they cost no logits. Rows of logits per chunk: enough for efficient
+  // products, at most ~64 MB of them.
+  double classify(const int32_t* targets, bool train, float grad_scale, float* dW_out, int64_t* counted) {
+    std::vector<int64_t> rows;
+    rows.reserve(size_t(N));
+    for (int64_t i = 0; i < N; ++i)
+      if (targets[i] >= 0) rows.push_back(i);
+    const int64_t nc = int64_t(rows.size());
+    *counted = nc;
+    if (nc == 0) return 0.0;
+    const int64_t chunk = std::clamp<int64_t>((int64_t(16) << 20) / std::max<int64_t>(V, 1), 64, 512);
+    if (nc == N)
+      return ops::classifier_forward_backward(train ? dxf : nullptr, dW_out, xf, output_matrix(), targets, N, D,
+                                              V, grad_scale, counted, cls_scratch, chunk);
+    float* xc = tmp1;   // (nc, D) gathered rows
+    float* dxc = tmp2;  // (nc, D) their gradient
+    std::vector<int32_t> tc(static_cast<size_t>(nc));
+#pragma omp parallel for schedule(static)
+    for (int64_t i = 0; i < nc; ++i) {
+      std::memcpy(xc + i * D, xf + rows[size_t(i)] * D, size_t(D) * sizeof(float));
+      tc[size_t(i)] = targets[rows[size_t(i)]];
+    }
+    if (train) fill_zero(dxc, nc * D);
+    const double sum = ops::classifier_forward_backward(train ? dxc : nullptr, dW_out, xc, output_matrix(),
+                                                        tc.data(), nc, D, V, grad_scale, counted, cls_scratch,
+                                                        chunk);
+    if (train) {
+#pragma omp parallel for schedule(static)
+      for (int64_t i = 0; i < nc; ++i) std::memcpy(dxf + rows[size_t(i)] * D, dxc + i * D, size_t(D) * sizeof(float));
+    }
+    return sum;
+  }
+
   LossResult run(std::span<const int32_t> tokens, std::span<const int32_t> targets, int64_t b, int64_t t,
                  bool train, float grad_scale, uint64_t seed) {
     check_batch(tokens, targets, b, t);
@@ -644,8 +678,7 @@ struct TrainModel::Impl {
     float* dW_out = nullptr;
     if (train && !is_lora()) dW_out = pg(p.tied_embeddings ? embed : lm_head);
     if (train) fill_zero(dxf, N * D);
-    double sum = ops::classifier_forward_backward(train ? dxf : nullptr, dW_out, xf, output_matrix(),
-                                                  targets.data(), N, D, V, grad_scale, &counted, cls_scratch);
+    double sum = classify(targets.data(), train, grad_scale, dW_out, &counted);
     LossResult r;
     r.n_tokens = counted;
     r.loss = counted > 0 ? sum / double(counted) : 0.0;
