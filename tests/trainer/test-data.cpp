@@ -14,6 +14,7 @@
 #include <cmath>
 #include <map>
 #include <set>
+#include <sstream>
 
 #include "../../trainer/src/data-internal.h"
 #include "hearth/gguf.h"
@@ -187,6 +188,28 @@ TEST(DataLoad, NoTemplateFallsBackToChatMLOnce) {
   EXPECT_EQ(trained_runs(tok, d.train[0]), std::vector<std::string>{"Paris.<|im_end|>\n"});
   EXPECT_EQ(*tok.decode(d.train[0].tokens, true),
             "<|im_start|>user\nWhat is the capital of France?<|im_end|>\n<|im_start|>assistant\nParis.<|im_end|>\n");
+}
+
+TEST(DataLoad, ExampleDatasetLoadsCleanlyForTheTinyModel) {
+  // resources/examples/tiny-instruct.jsonl as lora-tiny.yaml uses it: the tiny Llama 2 model has no
+  // chat template, 10% held out.
+  auto path = test::source_dir("resources/examples/tiny-instruct.jsonl");
+  DataConfig c = config_for(path, 256);
+  c.validation_split = 0.1;
+  Dataset d = load_ok(c, nullptr, 42);
+  EXPECT_EQ(d.stats.rows, 200);
+  EXPECT_EQ(d.stats.bad_rows, 0);
+  EXPECT_EQ(d.stats.truncated, 0);
+  EXPECT_EQ(d.train.size(), 180u);
+  EXPECT_EQ(d.validation.size(), 20u);
+  EXPECT_EQ(d.issues.size(), 1u);  // the fallback-template note
+  std::vector<std::string> outputs;
+  std::istringstream in(test::read_text(path));
+  for (std::string line; std::getline(in, line);) outputs.push_back(nlohmann::json::parse(line)["output"]);
+  for (const auto* set : {&d.train, &d.validation})
+    for (const Example& ex : *set)
+      EXPECT_EQ(trained_runs(llama_tokenizer(), ex),
+                std::vector<std::string>{outputs[size_t(ex.source_line - 1)] + "<|im_end|>\n"});
 }
 
 TEST(DataLoad, TrainOnAllTrainsEverythingButTheFirstToken) {

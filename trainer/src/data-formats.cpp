@@ -597,7 +597,7 @@ Expected<FileResult> load_file(const std::filesystem::path& file, const std::str
   std::vector<Item> items = plain ? text_items(bytes) : jsonl_items(bytes);
   std::vector<Outcome> outcomes(items.size());
   const int64_t n = int64_t(items.size());
-#pragma omp parallel for schedule(dynamic, 16)
+#pragma omp parallel for schedule(dynamic, 16) if (n >= 64)  // threads only pay off on real files
   for (int64_t i = 0; i < n; ++i)
     outcomes[size_t(i)] = plain ? process_plain(c, items[size_t(i)]) : process_item(c, format, items[size_t(i)]);
 
