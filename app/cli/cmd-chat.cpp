@@ -1,5 +1,7 @@
-/* `hearth-cli chat -m MODEL [--system TEXT] [--lora ADAPTER]`: a multi-turn conversation in the
- * terminal, rendered with the model's chat template. `/reset` starts over, `/exit` (or end of input) quits.
+/* `hearth-cli chat -m MODEL [--system TEXT] [--lora ADAPTER] [--project FILE]`: a multi-turn conversation
+ * in the terminal, rendered with the model's chat template. `/reset` starts over, `/exit` (or end of input)
+ * quits. With --project every message is stored as it is sent, and every reply with its energy
+ * (session::ChatRecorder; a /reset starts a new conversation there too).
  *
  * Non-obvious choice: Ctrl-C sets a flag that the generation's keep-going check reads, so it stops the
  * reply being written and returns to the prompt; the program itself ends only by /exit or end of input.
@@ -11,6 +13,9 @@
 #include <iostream>
 
 #include "hearth/generate.h"
+#include "hearth/session/chat-session.h"
+#include "hearth/store/project.h"
+#include "hearth/telemetry/sampler.h"
 #include "infer-common.h"
 
 namespace hearth::cli {
@@ -22,7 +27,7 @@ extern "C" void on_sigint(int) { g_interrupted.store(true); }
 void register_chat(CLI::App& app) {
   auto* sub = app.add_subcommand("chat", "Chat with a model in the terminal (/reset, /exit; Ctrl-C stops a reply)");
   struct Opts {
-    std::string model, system, lora;
+    std::string model, system, lora, project;
     int64_t ctx = 4096, n = -1;
     std::optional<float> temp;
     uint64_t seed = 0;
@@ -37,6 +42,8 @@ void register_chat(CLI::App& app) {
   sub->add_option("--seed", o->seed, "Random seed");
   sub->add_option("-t,--threads", o->threads, "Threads (0: all)");
   sub->add_option("--lora", o->lora, "LoRA adapter applied without merging: a PEFT folder or a GGUF adapter");
+  sub->add_option("--project", o->project,
+                  "Store the conversation and each reply, with its energy, in this project file (created when missing)");
   sub->callback([o] {
     LoadedModel lm = load_model_or_throw(o->model);
     int64_t train = lm.model->desc().params.n_ctx_train;
@@ -58,6 +65,23 @@ void register_chat(CLI::App& app) {
     g.max_tokens = o->n;
     if (o->temp) g.sampling.temperature = *o->temp;
     g.sampling.seed = o->seed;
+
+    // --project: the store, a power sampler, and the conversation recorded as it happens.
+    std::unique_ptr<store::Project> project;
+    std::unique_ptr<telemetry::Sampler> sampler;
+    std::optional<session::ChatRecorder> recorder;
+    session::ChatSettings settings;
+    settings.systemPrompt = o->system;
+    settings.maxTokens = o->n;
+    settings.nCtx = session->n_ctx();
+    if (!o->project.empty()) {
+      store::OpenOptions po;
+      po.create = true;
+      project = std::make_unique<store::Project>(unwrap(store::Project::open(o->project, po)));
+      sampler = unwrap(telemetry::makeSampler(telemetry::TelemetryOptions{}));
+      sampler->start();
+      recorder.emplace(*project, unwrap(session::findModelVersionByPath(*project, o->model)));
+    }
     std::fprintf(stderr, "%s — /reset to start over, /exit to quit, Ctrl-C stops a reply\n",
                  lm.model->desc().name.c_str());
     std::string line;
@@ -75,6 +99,7 @@ void register_chat(CLI::App& app) {
       if (line == "/exit") break;
       if (line == "/reset") {
         msgs = fresh();
+        if (recorder) recorder->restart();
         session->reset();
         std::cout << "(conversation reset)\n";
         continue;
@@ -83,6 +108,10 @@ void register_chat(CLI::App& app) {
       msgs.push_back({{"role", "user"}, {"content", line}});
       auto prompt = chat_tokens_or_throw(lm, msgs);
       g.sampling.seed++;
+      settings.sampling = g.sampling;
+      if (recorder) unwrap(recorder->user(line, settings));
+      std::optional<telemetry::EnergyMeter> meter;
+      if (sampler) meter.emplace(*sampler).start();
       auto r = generate(*session, lm.tokenizer, prompt, g,
                         [](std::string_view s) {
                           std::cout << s << std::flush;
@@ -93,6 +122,7 @@ void register_chat(CLI::App& app) {
         std::cout << "\n";
         std::fprintf(stderr, "error: %s\n", r.error().to_string().c_str());
         msgs.erase(msgs.size() - 1);
+        if (recorder) recorder->userFailed();
         continue;
       }
       std::cout << "\n";
@@ -100,8 +130,16 @@ void register_chat(CLI::App& app) {
       if (r->stop == StopReason::context_full)
         std::fprintf(stderr, "(context full: /reset to start a new conversation)\n");
       msgs.push_back({{"role", "assistant"}, {"content", r->text}});
+      if (recorder) {
+        session::ChatReply reply{r->text, r->stop, r->stats, meter->stop(r->stats.n_generated)};
+        unwrap(recorder->reply(reply, settings));
+      }
     }
     signal(SIGINT, SIG_DFL);
+    if (recorder)
+      std::fprintf(stderr, "(stored %d conversation(s), %d repl%s, %.3g J, in %s)\n", recorder->conversations(),
+                   recorder->replies(), recorder->replies() == 1 ? "y" : "ies", recorder->joules(),
+                   project->path().c_str());
   });
 }
 

@@ -332,6 +332,58 @@ Expected<ChatModelChoice> chatModelFor(store::Project& project, store::Id versio
   return choiceFrom(project, v, m);
 }
 
+Expected<std::optional<store::Id>> findModelVersionByPath(store::Project& project,
+                                                          const std::filesystem::path& path) {
+  auto norm = [](const std::filesystem::path& p) { return std::filesystem::absolute(p).lexically_normal(); };
+  const auto want = norm(path);
+  HEARTH_TRY(auto st, project.database().prepare(
+      "SELECT v.id, v.path, m.path FROM model_versions v JOIN models m ON m.id = v.model_id "
+      "WHERE v.kind <> 'adapter' ORDER BY v.id DESC"));
+  for (;;) {
+    HEARTH_TRY(bool row, st.step());
+    if (!row) break;
+    std::string file = st.text(1).empty() ? st.text(2) : st.text(1);
+    if (!file.empty() && norm(file) == want) return std::optional<store::Id>(st.int64(0));
+  }
+  return std::optional<store::Id>();
+}
+
+ChatRecorder::ChatRecorder(store::Project& project, std::optional<store::Id> versionId)
+    : m_project(project), m_version(versionId) {}
+
+Expected<store::Id> ChatRecorder::user(const std::string& text, const ChatSettings& settings) {
+  if (m_conversation == 0) {
+    store::Conversation c;
+    c.title = text.substr(0, 60);
+    c.modelVersionId = m_version;
+    c.systemPrompt = settings.systemPrompt;
+    HEARTH_TRY(m_conversation, m_project.createConversation(c));
+    m_last.reset();
+    ++m_conversations;
+  }
+  HEARTH_TRY(store::Id id, m_project.addMessage(makeUserMessage(m_conversation, m_last, text, m_version, settings)));
+  m_beforeUser = m_last;
+  m_last = id;
+  return id;
+}
+
+Expected<store::Id> ChatRecorder::reply(const ChatReply& reply, const ChatSettings& settings) {
+  if (m_conversation == 0 || !m_last)
+    return make_error(ErrorCode::invalid_argument, "a reply needs a user message before it");
+  HEARTH_TRY(store::Id id, m_project.addMessage(makeAssistantMessage(m_conversation, *m_last, m_version, settings, reply)));
+  m_last = id;
+  ++m_replies;
+  if (reply.energy.hasData) m_joules += reply.energy.joules;
+  return id;
+}
+
+void ChatRecorder::userFailed() { m_last = m_beforeUser; }
+
+void ChatRecorder::restart() {
+  m_conversation = 0;
+  m_last.reset();
+}
+
 Expected<ChatSettings> conversationSettings(store::Project& project, store::Id conversationId,
                                             const ChatSettings& defaults) {
   HEARTH_TRY(store::Conversation c, project.conversation(conversationId));

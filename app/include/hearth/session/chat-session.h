@@ -139,6 +139,35 @@ struct ChatModelChoice {
 // Every model version of the project, newest first.
 Expected<std::vector<ChatModelChoice>> listChatModels(store::Project& project);
 Expected<ChatModelChoice> chatModelFor(store::Project& project, store::Id versionId);
+// The newest non-adapter version whose file (its own path, else its model's) is `path` (compared as
+// absolute, lexically normal paths); nullopt when the project has none.
+Expected<std::optional<store::Id>> findModelVersionByPath(store::Project& project, const std::filesystem::path& path);
+
+// Stores one linear conversation as it happens (hearth-cli chat --project): the conversation row is
+// created with the first user message (titled by it), each message is the child of the one before,
+// and restart() makes the next message open a new conversation. Uses `project` on the caller's thread.
+class ChatRecorder {
+ public:
+  ChatRecorder(store::Project& project, std::optional<store::Id> versionId);
+  Expected<store::Id> user(const std::string& text, const ChatSettings& settings);
+  Expected<store::Id> reply(const ChatReply& reply, const ChatSettings& settings);
+  // The last user message got no reply (an error): it stays stored, as a branch without an answer, and
+  // the next message continues from the message before it.
+  void userFailed();
+  void restart();
+  store::Id conversation() const { return m_conversation; }
+  int conversations() const { return m_conversations; }
+  int replies() const { return m_replies; }
+  double joules() const { return m_joules; }
+
+ private:
+  store::Project& m_project;
+  std::optional<store::Id> m_version;
+  store::Id m_conversation = 0;
+  std::optional<store::Id> m_last, m_beforeUser;
+  int m_conversations = 0, m_replies = 0;
+  double m_joules = 0;
+};
 
 // Settings of a conversation: the conversation's system prompt with the settings JSON of its latest
 // message that has them (else `defaults`).
