@@ -6,8 +6,9 @@
  * torch| / max |torch| < 1e-4, per tensor), and the losses of ten AdamW steps (relative error < 1e-4).
  * Cases: llama LoRA on all seven target modules (dropout 0, B set to non-zero values so A gets gradients
  * too), qwen2 LoRA (biases, tied embeddings), and full fine-tuning of llama (separate output matrix), qwen2
- * (q/k/v biases, tied) and qwen3 (q/k norm, explicit head_dim, tied). Every batch has two rows and some
- * targets set to -1 (not counted).
+ * (q/k/v biases, tied) and qwen3 (q/k norm, explicit head_dim, tied), and a llama with attention biases
+ * (q/k/v/o) and llama3 RoPE scaling, full and LoRA. All have grouped-query attention (4 heads, 2 kv heads).
+ * Every batch has two rows and some targets set to -1 (not counted).
  *
  * Non-obvious choice: the script runs once for all cases (importing torch takes seconds), in
  * SetUpTestSuite; each TEST compares one case.
@@ -96,10 +97,15 @@ class TrainReference : public ::testing::Test {
   static void SetUpTestSuite() {
     fs::path root = test::scratch("train-reference");
     uint64_t seed = 21;
-    auto add = [&](const std::string& name, Architecture arch, Method method, double lr) {
+    auto add = [&](const std::string& name, Architecture arch, Method method, double lr, bool variant = false) {
       fs::path dir = root / name;
       fs::create_directories(dir);
-      auto w = make_random_weights(tiny_params(arch, 64, 2, 96), seed++);
+      ModelParams mp = tiny_params(arch, 64, 2, 96);
+      if (variant) {  // llama with attention_bias (q/k/v/o biases) and llama3 RoPE scaling
+        mp.has_qkv_bias = mp.has_o_bias = true;
+        mp.rope_scaling = {RopeScalingKind::llama3, 8.0f, 1.0f, 4.0f, 8};
+      }
+      auto w = make_random_weights(mp, seed++);
       ASSERT_TRUE(w) << w.error().to_string();
       ASSERT_TRUE(write_hf_folder(*w, dir / "model"));
       g_cases.push_back({name, arch, method, dir, lr});
@@ -140,6 +146,8 @@ class TrainReference : public ::testing::Test {
     add("llama-full", Architecture::llama, Method::full, 1e-3);
     add("qwen2-full", Architecture::qwen2, Method::full, 1e-3);
     add("qwen3-full", Architecture::qwen3, Method::full, 1e-3);
+    add("llama-bias-rope3-full", Architecture::llama, Method::full, 1e-3, true);
+    add("llama-bias-rope3-lora", Architecture::llama, Method::lora, 1e-2, true);
     std::string cmd = std::string(HEARTH_PYTHON) + " '" +
                       test::source_dir("tests/reference/torch_train.py").string() + "'";
     for (const Case& c : g_cases) cmd += " '" + c.dir.string() + "'";
@@ -246,5 +254,7 @@ TEST_F(TrainReference, Qwen2Lora) { check("qwen2-lora"); }
 TEST_F(TrainReference, LlamaFull) { check("llama-full"); }
 TEST_F(TrainReference, Qwen2Full) { check("qwen2-full"); }
 TEST_F(TrainReference, Qwen3Full) { check("qwen3-full"); }
+TEST_F(TrainReference, LlamaBiasRope3Full) { check("llama-bias-rope3-full"); }
+TEST_F(TrainReference, LlamaBiasRope3Lora) { check("llama-bias-rope3-lora"); }
 
 }  // namespace
