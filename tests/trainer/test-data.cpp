@@ -735,3 +735,36 @@ TEST(DataLoad, OtherRealTemplatesTrainEachReplyAndItsEndOfTurn) {
   EXPECT_NE(g.issues[0].message.find("System role not supported"), std::string::npos);
   EXPECT_EQ(trained_runs(llama_tokenizer(), g.train[1]), std::vector<std::string>{"4<end_of_turn>\n"});
 }
+
+TEST(DataLoad, RealSpecialTokensOfTheModelsOwnVocabulary) {
+  // Phi-3's SentencePiece vocabulary has <|user|>, <|assistant|>, <|end|> as control tokens, and (as
+  // llama.cpp) puts a "▁" after a special token; DeepSeek's is byte-level BPE. The template markers
+  // must become single tokens, and the mask must still cover exactly the replies and end-of-turns.
+  {
+    auto tok = load_tokenizer(test::testdata("vocab/ggml-vocab-phi-3.gguf"));
+    ASSERT_TRUE(tok) << tok.error().to_string();
+    auto tmpl = load_template("microsoft-Phi-3.5-mini-instruct.jinja");
+    auto d = load_dataset(config_for(fixture("messages.jsonl")), *tok, &tmpl, 1);
+    ASSERT_TRUE(d) << d.error().to_string();
+    ASSERT_EQ(d->train.size(), 2u);
+    TokenId end = *tok->find_token("<|end|>");
+    EXPECT_GT(std::count(d->train[1].tokens.begin(), d->train[1].tokens.end(), end), 4);
+    // " " before "\n": the tokenizer's own "▁" after <|end|>, part of the trained end-of-turn.
+    EXPECT_EQ(trained_runs(*tok, d->train[0]), std::vector<std::string>{"Yes.<|end|> \n<|endoftext|>"});
+    EXPECT_EQ(trained_runs(*tok, d->train[1]),
+              (std::vector<std::string>{"Two.<|end|> \n", "Four, then five.<|end|> \n<|endoftext|>"}));
+  }
+  {
+    auto tok = load_tokenizer(test::testdata("vocab/ggml-vocab-deepseek-llm.gguf"));
+    ASSERT_TRUE(tok) << tok.error().to_string();
+    auto tmpl = load_template("deepseek-ai-DeepSeek-V3.1.jinja");
+    auto d = load_dataset(config_for(fixture("messages.jsonl")), *tok, &tmpl, 1);
+    ASSERT_TRUE(d) << d.error().to_string();
+    ASSERT_EQ(d->train.size(), 2u);
+    EXPECT_EQ(d->train[0].tokens[0], *tok->bos_id());
+    EXPECT_EQ(std::count(d->train[0].tokens.begin(), d->train[0].tokens.end(), *tok->bos_id()), 1);
+    EXPECT_EQ(trained_runs(*tok, d->train[0]), std::vector<std::string>{"Yes.<｜end▁of▁sentence｜>"});
+    EXPECT_EQ(trained_runs(*tok, d->train[1]),
+              (std::vector<std::string>{"Two.<｜end▁of▁sentence｜>", "Four, then five.<｜end▁of▁sentence｜>"}));
+  }
+}

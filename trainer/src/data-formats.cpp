@@ -345,7 +345,9 @@ std::vector<Span> token_spans(const Tokenizer& tok, std::string_view text, const
     if (rest.starts_with(pv)) {
       start = cur;
       len = pv.size();
-    } else if (pv[0] == ' ' && pv.size() > 1 && rest.starts_with(pv.substr(1))) {
+    } else if (pv[0] == ' ' && rest.starts_with(pv.substr(1))) {
+      // The space SentencePiece puts before the text and after special tokens; alone (a bare "▁"
+      // token after a special token) it covers no byte of the text.
       start = cur;
       len = pv.size() - 1;
     } else {
