@@ -247,6 +247,36 @@ TEST(Export, MergedFromHfBaseKeepsTokenizer) {
   EXPECT_LT(rel_diff(logits_of(base, ad), logits_of(must(open_model(dir / "out" / "hf-merged")))), 1e-4);
 }
 
+// A Hugging Face base with a byte-level BPE tokenizer.json (GPT-2's vocabulary): the GGUF export names
+// the pre-tokenizer that splits text as the tokenizer.json does, checked on the shared tokenizer cases.
+TEST(Export, BpeTokenizerJsonIntoGguf) {
+  auto dir = test::scratch("export-bpe");
+  Tokenizer gpt2 = must(load_tokenizer(test::testdata("vocab/ggml-vocab-gpt-2.gguf")));
+  must(gpt2.save_hf_folder(dir / "tok"));
+  ModelWeights w = must(make_random_weights(tiny_params(Architecture::qwen2, 32, 1, gpt2.vocab_size()), 5));
+  HfWriteOptions ho;
+  ho.tokenizer_file = dir / "tok" / "tokenizer.json";
+  ho.chat_template = "{% for m in messages %}{{ m['role'] }}: {{ m['content'] }}\n{% endfor %}";
+  ASSERT_TRUE(gpt2.bos_id() && gpt2.eos_id());
+  ho.bos_id = *gpt2.bos_id(), ho.eos_ids = {*gpt2.eos_id()};
+  ho.bos_token = gpt2.token_text(*gpt2.bos_id()), ho.eos_token = gpt2.token_text(*gpt2.eos_id());
+  must(write_hf_folder(w, dir / "base", ho));
+  Model base = must(open_model(dir / "base"));
+  ModelOptions o = lora_options();
+  o.lora.targets = {"q", "v"};
+  auto tm = must(TrainModel::create(base, o));
+  randomize_factors(*tm);
+  must(export_model(*tm, &base, nullptr, {}, {"gguf-f16"}, dir / "out", "bpe"));
+  GgufFile g = must(GgufFile::open(dir / "out" / "bpe-f16.gguf"));
+  EXPECT_EQ(g.get_string("tokenizer.ggml.model"), "gpt2");
+  EXPECT_EQ(g.get_string("tokenizer.ggml.pre"), "gpt-2");
+  expect_same_chat_setup(dir / "out" / "bpe-f16.gguf", base);
+  Tokenizer want = must(load_tokenizer(dir / "base")), got = must(load_tokenizer(dir / "out" / "bpe-f16.gguf"));
+  const std::string cases = test::read_text(test::testdata("vocab/ggml-vocab-gpt-2.gguf.inp"));
+  ASSERT_FALSE(cases.empty());
+  EXPECT_EQ(must(got.encode(cases)), must(want.encode(cases)));
+}
+
 TEST(Export, PretrainedModelCarriesTrainedTokenizer) {
   auto dir = test::scratch("export-pretrain");
   TokenizerData td = real_vocab();

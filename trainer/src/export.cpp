@@ -67,9 +67,13 @@ Expected<void> write_file(const fs::path& p, const std::string& text) {
   return {};
 }
 
-// Text that exercises spaces, digits, punctuation, accents and a newline; used to check that a
-// converted tokenizer splits text as the original does.
-constexpr const char* PROBE = "Hello world! The 3 quick brown foxes, naïve café — jumped 42 times.\n  Done?";
+// Text that tells pre-tokenizers apart (digit runs, contractions, runs of spaces and newlines,
+// punctuation, accents, CJK, emoji); used to check that a converted tokenizer splits text as the
+// original does.
+constexpr const char* PROBE =
+    "Hello world! The 3 quick brown foxes, naïve café — jumped 42 times.\n  Done?\n\n\n"
+    "I'm sure you'll see: DON'T stop 1234567 + 3.14159 = 12,345,678 ...   \t spaces\r\n"
+    "print('x' * 10)  # code; 東京は晴れ 🦙🦙 ÅÄÖ ﬁ (x+y)^2 >>= <eos>   end  ";
 
 Expected<void> check_same_tokens(const Tokenizer& want, const Tokenizer& got, const std::string& what) {
   HEARTH_TRY(auto a, want.encode(PROBE, true));
@@ -78,6 +82,42 @@ Expected<void> check_same_tokens(const Tokenizer& want, const Tokenizer& got, co
     return make_error(ErrorCode::unsupported, what + ": the converted tokenizer splits text differently from the base's",
                       "export the other format (safetensors or GGUF, the base's own) instead");
   return {};
+}
+
+// GGUF names a byte-level BPE pre-tokenizer (tokenizer.ggml.pre) where tokenizer.json spells out its
+// regular expressions: try the families the engine knows, most likely first, and keep the first whose
+// tokenizer splits the probe exactly as the base's tokenizer.json does.
+Expected<void> choose_bpe_pre(TokenizerData& td, const ModelDesc& d) {
+  HEARTH_TRY(Tokenizer want, load_tokenizer(d.path));
+  std::vector<std::string> names = {d.params.arch == Architecture::llama ? "llama-bpe" : "qwen2",
+                                    "llama-bpe", "qwen2", "gpt-2", "qwen35", "gpt-4o", "tekken", "deepseek-llm",
+                                    "deepseek-coder", "deepseek-v3", "falcon", "starcoder", "seed-coder",
+                                    "bailingmoe", "poro-chat", "viking", "superbpe"};
+  HEARTH_TRY(auto want_ids, want.encode(PROBE, false, true));
+  std::set<std::string> tried;
+  for (const std::string& pre : names) {
+    if (!tried.insert(pre).second) continue;
+    GgufWriter g;
+    g.set_string("tokenizer.ggml.model", td.model);
+    g.set_string("tokenizer.ggml.pre", pre);
+    g.set_string_array("tokenizer.ggml.tokens", td.tokens);
+    g.set_i32_array("tokenizer.ggml.token_type", td.token_types);
+    g.set_string_array("tokenizer.ggml.merges", td.merges);
+    auto bytes = g.serialize();
+    if (!bytes) return Unexpected{bytes.error()};
+    auto f = GgufFile::parse(bytes->data(), bytes->size(), "converted vocabulary");
+    if (!f) continue;
+    auto t = Tokenizer::from_gguf(*f);
+    if (!t) continue;
+    auto ids = t->encode(PROBE, false, true);
+    if (ids && *ids == want_ids) {
+      td.pre = pre;
+      return {};
+    }
+  }
+  return make_error(ErrorCode::unsupported,
+                    d.tokenizer.file.string() + ": no GGUF pre-tokenizer Hearth knows splits text as this tokenizer.json does",
+                    "export the merged model as a safetensors folder instead");
 }
 
 // GGUF tokenizer metadata from a Hugging Face base's tokenizer file.
@@ -123,7 +163,6 @@ Expected<TokenizerData> tokenizer_data_of_hf(const ModelDesc& d) {
       return make_error(ErrorCode::format, file.string() + ": implausible vocabulary ids");
     const int64_t n = by_id.rbegin()->first + 1;
     td.model = "gpt2";
-    td.pre = d.params.arch == Architecture::llama ? "llama-bpe" : "qwen2";
     td.tokens.assign(size_t(n), "");
     td.token_types.assign(size_t(n), int32_t(TokenType::unused));
     for (auto& [id, v] : by_id) {
@@ -137,6 +176,10 @@ Expected<TokenizerData> tokenizer_data_of_hf(const ModelDesc& d) {
       if (m.is_string()) td.merges.push_back(m.get<std::string>());
       else if (m.is_array() && m.size() == 2) td.merges.push_back(m[0].get<std::string>() + " " + m[1].get<std::string>());
     }
+    td.bos_id = ti.bos_id;
+    td.eos_id = ti.eos_id;
+    td.add_bos = ti.add_bos;
+    HEARTH_TRY_VOID(choose_bpe_pre(td, d));
   } else {
     return make_error(ErrorCode::unsupported, d.path.string() + ": the base has no tokenizer file to carry");
   }
