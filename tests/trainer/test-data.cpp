@@ -768,3 +768,4 @@ TEST(DataLoad, RealSpecialTokensOfTheModelsOwnVocabulary) {
               (std::vector<std::string>{"Two.<｜end▁of▁sentence｜>", "Four, then five.<｜end▁of▁sentence｜>"}));
   }
 }
+

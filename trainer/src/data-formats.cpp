@@ -324,12 +324,16 @@ struct Span {
 };
 
 // Byte span of each token of `ids` within `text` (see the file comment).
-std::vector<Span> token_spans(const Tokenizer& tok, std::string_view text, const std::vector<TokenId>& ids) {
+// `unmatched` counts the tokens placed only by resynchronisation.
+std::vector<Span> token_spans(const Tokenizer& tok, std::string_view text, const std::vector<TokenId>& ids,
+                              size_t& unmatched) {
   std::vector<Span> spans(ids.size());
   size_t cur = 0;
   std::vector<size_t> pending;
+  unmatched = 0;
   auto settle = [&](size_t upto) {
     for (size_t k : pending) spans[k] = {cur, upto};
+    unmatched += pending.size();
     pending.clear();
   };
   for (size_t k = 0; k < ids.size(); ++k) {
@@ -525,7 +529,15 @@ void encode_chat(const ChatContext& c, const std::vector<Message>& msgs, int64_t
       r.begin = r.begin >= shift ? r.begin - shift : 0;
       r.end = r.end >= shift ? r.end - shift : 0;
     }
-    std::vector<Span> spans = token_spans(tok, text, *ids);
+    size_t unmatched = 0;
+    std::vector<Span> spans = token_spans(tok, text, *ids, unmatched);
+    // A few unmatched tokens (an <unk>) are fine; many mean the tokenizer rewrites the text (an NFKC
+    // normalizer), and a mask placed by guesswork would train the wrong tokens.
+    if (unmatched > std::max<size_t>(4, spans.size() / 20)) {
+      out.error = "cannot place the loss mask: " + std::to_string(unmatched) + " of " + std::to_string(spans.size()) +
+                  " tokens do not match the rendered text (does the tokenizer normalize text?)";
+      return;
+    }
     for (size_t k = 0; k < spans.size(); ++k) {
       const Span& s = spans[k];
       for (const Span& r : trained) {
