@@ -220,8 +220,12 @@ Expected<train::TrainConfig> storedRunConfig(store::Project& project, store::Id 
   return train::parse_config_text(j.dump(), {}, overrides);
 }
 
-Expected<TrainRunResult> runTraining(store::Project& project, const train::TrainConfig& config,
+Expected<TrainRunResult> runTraining(store::Project& project, const train::TrainConfig& givenConfig,
                                      const TrainRunOptions& options) {
+  // Absolute paths, so the stored configuration resumes from any working folder.
+  train::TrainConfig config = givenConfig;
+  for (fs::path* p : {&config.model, &config.data.train, &config.data.validation, &config.output.dir})
+    if (!p->empty()) *p = fs::absolute(*p).lexically_normal();
   const bool resuming = options.resumeRunId.has_value();
   TrainRunResult out;
   std::optional<fs::path> resumeFrom;
