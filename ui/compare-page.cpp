@@ -93,7 +93,8 @@ ComparePage::ComparePage(AppContext& ctx, QWidget* parent) : QWidget(parent), m_
   m_status = new QLabel(this);
   m_status->setObjectName(QStringLiteral("compareStatus"));
   votes->addWidget(m_voteLeft);
-  votes->addWidget(m_status, 1, Qt::AlignCenter);
+  m_status->setAlignment(Qt::AlignCenter);
+  votes->addWidget(m_status, 1);
   votes->addWidget(m_voteRight);
   col->addLayout(votes);
 

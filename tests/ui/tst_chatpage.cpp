@@ -7,6 +7,7 @@
  * generous timeouts (the CI machine has two shared cores), and replies are kept to a few tokens.
  */
 #include <QApplication>
+#include <QClipboard>
 #include <QDir>
 #include <QAbstractItemView>
 #include <QLabel>
@@ -192,6 +193,21 @@ class TestChatPage : public QObject {
     QCOMPARE(widgetAt(*page, 0)->findChild<QLabel*>(QStringLiteral("branchLabel"))->text(), QStringLiteral("1/2"));
     // The reply shown follows the branch.
     QCOMPARE(widgetAt(*page, 1)->item().id, msgs[1].id);
+
+    // Copy puts the message's text on the clipboard.
+    QTest::mouseClick(widgetAt(*page, 1)->findChild<QToolButton*>(QStringLiteral("copyButton")), Qt::LeftButton);
+    QCOMPARE(QGuiApplication::clipboard()->text(), QString::fromStdString(msgs[1].content));
+
+    // Regenerate: a second reply to the same user message, shown as 2/2 of the replies.
+    QTest::mouseClick(widgetAt(*page, 1)->findChild<QToolButton*>(QStringLiteral("regenerateButton")), Qt::LeftButton);
+    QTRY_VERIFY_WITH_TIMEOUT(!page->isGenerating() && page->messageView()->messageCount() == 2 &&
+                                 widgetAt(*page, 1)->item().id != msgs[1].id,
+                             TIMEOUT_MS);
+    msgs = stored(*m_ctx, page->currentConversation());
+    QCOMPARE(msgs.size(), size_t(5));
+    QCOMPARE(msgs[4].role, std::string("assistant"));
+    QCOMPARE(msgs[4].parentId, msgs[1].parentId);
+    QCOMPARE(widgetAt(*page, 1)->findChild<QLabel*>(QStringLiteral("branchLabel"))->text(), QStringLiteral("2/2"));
   }
 
   void conversationsAreListedSearchedAndRenamed() {
