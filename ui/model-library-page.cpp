@@ -171,6 +171,7 @@ ModelLibraryPage::ModelLibraryPage(AppContext& ctx, QWidget* parent) : QWidget(p
   splitter->addWidget(right);
   splitter->setStretchFactor(0, 3);
   splitter->setStretchFactor(1, 2);
+  splitter->setSizes({640, 420});
   layout->addWidget(splitter, 1);
 
   connect(importFile, &QPushButton::clicked, this, &ModelLibraryPage::chooseFile);
@@ -225,6 +226,7 @@ void ModelLibraryPage::reload() {
   }
   m_table->setModels(std::move(models));
   m_empty->setVisible(m_table->rowCount() == 0);
+  m_view->resizeColumnsToContents();
   if (keep && m_table->rowOf(keep) >= 0) selectModel(keep);
   else if (m_table->rowCount() > 0) m_view->selectRow(0);
   describeMissing();

@@ -23,8 +23,9 @@ namespace {
 std::int64_t availableMemory() {
   QFile f(QStringLiteral("/proc/meminfo"));
   if (!f.open(QIODevice::ReadOnly)) return -1;
-  while (!f.atEnd()) {
-    const QByteArray line = f.readLine();
+  // procfs files report size 0, so read to the end instead of testing atEnd() first.
+  const QByteArray all = f.readAll();
+  for (const QByteArray& line : all.split('\n')) {
     if (line.startsWith("MemAvailable:")) {
       const QList<QByteArray> parts = line.simplified().split(' ');
       bool ok = false;
