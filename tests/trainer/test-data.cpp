@@ -453,21 +453,27 @@ TEST(DataBatches, PaddedRowsShiftTargetsAndCoverEachEpochOnce) {
   auto ex = synthetic_examples(10, 3);
   const int32_t pad = 7;
   BatchIterator it(ex, 4, 12, false, pad, 99);
-  EXPECT_EQ(it.batches_per_epoch(), 3);
+  ASSERT_EQ(it.batches_per_epoch(), 3);  // 4 + 4 + 2 rows, then two padding rows
   std::multiset<int64_t> seen;
-  int64_t row = 0;
-  for (int b = 0; b < 5; ++b) {  // 20 rows = two epochs; the third batch straddles them
+  for (int b = 0; b < 6; ++b) {  // two epochs
     Batch batch = it.next();
+    const int64_t epoch = b / 3;
+    EXPECT_EQ(it.position().epoch, epoch);
     ASSERT_EQ(batch.B, 4);
     ASSERT_LE(batch.T, 12);
     ASSERT_EQ(batch.tokens.size(), size_t(batch.B * batch.T));
-    int64_t n_tokens = 0, n_targets = 0;
+    int64_t n_tokens = 0, n_targets = 0, empty_rows = 0;
     for (int64_t r = 0; r < batch.B; ++r) {
       int32_t first = batch.tokens[size_t(r * batch.T)];
+      if (first == pad) {  // a padding row completing the epoch's last batch
+        ++empty_rows;
+        for (int64_t t = 0; t < batch.T; ++t) EXPECT_EQ(batch.targets[size_t(r * batch.T + t)], -1);
+        continue;
+      }
       int id = first / 1000 - 1;
       ASSERT_GE(id, 0);
       const Example& e = ex[size_t(id)];
-      seen.insert((row++ / 10) * 100 + id);
+      seen.insert(epoch * 100 + id);
       size_t len = std::min<size_t>(e.tokens.size(), size_t(batch.T));
       for (int64_t t = 0; t < batch.T; ++t) {
         int32_t tok = batch.tokens[size_t(r * batch.T + t)], tgt = batch.targets[size_t(r * batch.T + t)];
@@ -483,10 +489,11 @@ TEST(DataBatches, PaddedRowsShiftTargetsAndCoverEachEpochOnce) {
         n_targets += tgt >= 0;
       }
     }
+    EXPECT_EQ(empty_rows, b % 3 == 2 ? 2 : 0);
     EXPECT_EQ(batch.n_tokens, n_tokens);
     EXPECT_EQ(batch.n_targets, n_targets);
   }
-  // Each epoch serves every example exactly once (epoch 0: rows 0-9, epoch 1: rows 10-19).
+  // Each epoch serves every example exactly once.
   for (int id = 0; id < 10; ++id) {
     EXPECT_EQ(seen.count(id), 1u) << id;
     EXPECT_EQ(seen.count(100 + id), 1u) << id;
@@ -540,19 +547,17 @@ TEST(DataBatches, PackedRowsAreFullAndKeepTargetsInsideExamples) {
   EXPECT_EQ(it.batches_per_epoch(), (rows + 1) / 2);
   std::vector<int32_t> stream, targets;
   int64_t n_tokens = 0;
-  int64_t served_rows = 0;
-  while (served_rows < rows) {
+  for (int64_t i = 0; i < it.batches_per_epoch(); ++i) {
     Batch b = it.next();
     ASSERT_EQ(b.T, T);
     ASSERT_EQ(b.B, 2);
-    for (int64_t r = 0; r < b.B && served_rows < rows; ++r, ++served_rows) {
-      stream.insert(stream.end(), b.tokens.begin() + r * T, b.tokens.begin() + (r + 1) * T);
-      targets.insert(targets.end(), b.targets.begin() + r * T, b.targets.begin() + (r + 1) * T);
-    }
+    stream.insert(stream.end(), b.tokens.begin(), b.tokens.end());
+    targets.insert(targets.end(), b.targets.begin(), b.targets.end());
     n_tokens += b.n_tokens;
   }
-  // One epoch: every example's tokens, whole and in order, then padding up to the row end.
-  ASSERT_EQ(int64_t(stream.size()), rows * T);
+  EXPECT_EQ(it.position().epoch, 0);
+  // One epoch: every example's tokens, whole and in order, then padding up to the end of the batch.
+  ASSERT_EQ(int64_t(stream.size()), (rows + 1) / 2 * 2 * T);
   std::multiset<int> ids;
   size_t i = 0;
   while (i < size_t(total)) {
@@ -572,7 +577,7 @@ TEST(DataBatches, PackedRowsAreFullAndKeepTargetsInsideExamples) {
     EXPECT_EQ(stream[i], -5);
     EXPECT_EQ(targets[i], -1);
   }
-  EXPECT_GE(n_tokens, total);  // the second row of the last batch may already be the next epoch
+  EXPECT_EQ(n_tokens, total);
 }
 
 TEST(DataBatches, EmptyInputGivesEmptyBatches) {

@@ -4,6 +4,8 @@
  * from (seed, epoch) by our own Fisher-Yates (detail::seeded_permutation), and with packing `index`
  * counts packed rows, whose content follows from the epoch's order and the prefix sums of example
  * lengths; so seek() needs no history and a resumed run sees exactly the rows it would have seen.
+ * Batches never straddle epochs: the last batch of an epoch is filled up with padding rows, so an
+ * epoch is exactly batches_per_epoch() batches and serves every example (or packed row) once.
  * The iterator keeps its own copy of the examples, so it may outlive the Dataset it came from.
  */
 #include <algorithm>
@@ -43,17 +45,16 @@ struct BatchIterator::Impl {
     }
   }
 
-  // Moves to the next epoch when this one is used up; returns false when there is nothing to serve.
-  bool advance() {
-    int64_t rows = rows_per_epoch();
-    if (rows <= 0) return false;
-    if (index >= rows) {
+  // At the start of a batch: moves to the next epoch when this one is used up.
+  void start_batch() {
+    if (index >= rows_per_epoch()) {
       ++epoch;
       index = 0;
     }
     ensure_epoch();
-    return true;
   }
+  // Whether another row of this epoch remains for the batch being filled.
+  bool has_row() const { return index < rows_per_epoch(); }
 };
 
 BatchIterator::BatchIterator(const std::vector<Example>& examples, int64_t batch_size, int64_t max_length,
@@ -74,6 +75,7 @@ Batch BatchIterator::next() {
   Batch b;
   if (m.n() == 0 || m.total_tokens == 0) return b;
   b.B = m.B;
+  m.start_batch();
   auto fill_target = [](const Example& ex, size_t o) -> int32_t {
     if (o + 1 < ex.tokens.size() && o + 1 < ex.train.size() && ex.train[o + 1]) return ex.tokens[o + 1];
     return -1;
@@ -81,8 +83,7 @@ Batch BatchIterator::next() {
 
   if (!m.packing) {
     std::vector<const Example*> rows;
-    for (int64_t r = 0; r < m.B; ++r) {
-      if (!m.advance()) break;
+    for (int64_t r = 0; r < m.B && m.has_row(); ++r) {
       rows.push_back(&m.examples[size_t(m.perm[size_t(m.index)])]);
       ++m.index;
     }
@@ -107,8 +108,7 @@ Batch BatchIterator::next() {
     b.T = T;
     b.tokens.assign(size_t(b.B * T), m.pad);
     b.targets.assign(size_t(b.B * T), -1);
-    for (int64_t r = 0; r < m.B; ++r) {
-      if (!m.advance()) break;
+    for (int64_t r = 0; r < m.B && m.has_row(); ++r) {
       int64_t start = m.index * T;
       int64_t end = std::min(start + T, m.total_tokens);
       // The example holding stream position `start`.

@@ -102,7 +102,9 @@ struct Batch {
 // with packing examples are concatenated (EOS between them) into rows of exactly T = max_length.
 // Packing adds no token: text examples already end in EOS and chat examples in the template's
 // end-of-turn; an example may continue into the next row, and no target crosses from one example into
-// the next. The last row of an epoch is padded. Batches run on across epochs (B rows each, always).
+// the next. The last row of an epoch is padded. A batch always has B rows and never straddles two
+// epochs: the last batch of an epoch is completed with padding rows (targets -1), so batches_per_epoch()
+// batches serve each example exactly once (what a validation pass needs).
 // No examples: next() returns an empty batch (B = T = 0).
 class BatchIterator {
  public:
