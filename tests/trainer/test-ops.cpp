@@ -14,8 +14,10 @@
 #include <functional>
 #include <numeric>
 #include <random>
+#include <tuple>
 #include <vector>
 
+#include "../../trainer/src/ops-internal.h"
 #include "../../trainer/src/ops.h"
 
 namespace ops = hearth::train::ops;
@@ -153,6 +155,41 @@ TEST_F(OpsTest, GemmAllTransposes) {
         }
       EXPECT_LT(max_rel_diff(c, ref), 1e-6) << "trans_a " << ta << " trans_b " << tb;
     }
+}
+
+TEST_F(OpsTest, GemmSplitOverThreadsMatchesNaive) {
+  // Sizes that make ops::gemm split C over threads, with blocks of uneven width.
+  for (int threads : {2, 3}) {
+    ops::set_threads(threads);
+    for (auto [m, n, k] : {std::tuple<int64_t, int64_t, int64_t>{130, 70, 300}, {37, 400, 200}, {5, 3000, 64}}) {
+      Vec a = rand_vec(m * k, 24), b = rand_vec(k * n, 25), c = rand_vec(m * n, 26), c0 = c;
+      ops::gemm(true, false, m, n, k, 1.0f, a.data(), b.data(), 1.0f, c.data());
+      Vec ref(sz(m * n));
+      for (int64_t i = 0; i < m; ++i)
+        for (int64_t j = 0; j < n; ++j) {
+          double s = c0[sz(i * n + j)];
+          for (int64_t p = 0; p < k; ++p) s += double(a[sz(p * m + i)]) * double(b[sz(p * n + j)]);
+          ref[sz(i * n + j)] = float(s);
+        }
+      EXPECT_LT(max_rel_diff(c, ref), 1e-5) << m << "x" << n << "x" << k << " on " << threads << " threads";
+    }
+  }
+}
+
+TEST_F(OpsTest, FastExpIsAccurate) {
+  // The vectorizable exp used by the softmaxes and SwiGLU, against the C library, over the range used.
+  double worst = 0;
+  for (int i = 0; i <= 200000; ++i) {
+    const float x = -87.0f + 175.0f * float(i) / 200000.0f;
+    const double ref = std::exp(double(x));
+    worst = std::max(worst, std::abs(double(ops::detail::exp_fast(x)) - ref) / ref);
+  }
+  std::printf("  exp_fast max relative error %.2e\n", worst);
+  EXPECT_LT(worst, 5e-7);
+  EXPECT_EQ(ops::detail::exp_fast(0.0f), 1.0f);
+  EXPECT_GT(ops::detail::exp_fast(-1000.0f), 0.0f);  // clamped, stays a normal float
+  EXPECT_LT(ops::detail::exp_fast(-1000.0f), 1e-37f);
+  EXPECT_TRUE(std::isfinite(ops::detail::exp_fast(1000.0f)));
 }
 
 TEST_F(OpsTest, RmsNormForwardAndBackward) {
@@ -380,6 +417,9 @@ TEST_F(OpsTest, AttentionForwardMatchesNaive) {
 }
 
 TEST_F(OpsTest, AttentionBackwardFiniteDifferences) {
+  // One thread keeps the ~2000 forward calls quick on a busy machine; attention gives bit-identical
+  // results for any thread count (AttentionIndependentOfThreadCount), so this covers them all.
+  ops::set_threads(1);
   for (AttnShape s : {AttnShape{2, 5, 4, 2, 4}, AttnShape{1, 4, 2, 2, 6}, AttnShape{1, 70, 2, 1, 4}}) {
     SCOPED_TRACE("B=" + std::to_string(s.B) + " T=" + std::to_string(s.T) + " n_head=" + std::to_string(s.nh) +
                  " n_head_kv=" + std::to_string(s.nkv));
@@ -584,7 +624,8 @@ TEST_F(OpsTest, DropoutMaskAndBackward) {
 
 TEST_F(OpsTest, RunsAreBitIdentical) {
   // One small layer's worth of ops, twice, with 2 threads: every output must match bit for bit.
-  const int64_t B = 2, T = 70, nh = 4, nkv = 2, hd = 8, E = nh * hd, V = 50;
+  // Sizes large enough that every op splits its work over the threads.
+  const int64_t B = 2, T = 256, nh = 4, nkv = 2, hd = 64, E = nh * hd, V = 600;
   auto run = [&](int threads) {
     ops::set_threads(threads);
     const int64_t N = B * T;
@@ -608,7 +649,7 @@ TEST_F(OpsTest, RunsAreBitIdentical) {
     int64_t c = 0;
     Vec dO(o.size(), 0.0f), dwout(wout.size(), 0.0f);
     const double l = ops::classifier_forward_backward(dO.data(), dwout.data(), o.data(), wout.data(), tg.data(), N, E,
-                                                      V, 1.0f, &c, scratch, 16);
+                                                      V, 1.0f, &c, scratch, 64);
     Vec dq(q.size(), 0.0f), dk(k.size(), 0.0f), dv(v.size(), 0.0f);
     ops::attention_backward(dq.data(), dk.data(), dv.data(), dO.data(), att.data(), q.data(), k.data(), v.data(), B,
                             T, nh, nkv, hd);

@@ -5,11 +5,13 @@
  * - Attention works per (batch, head) on blocks of query rows with single-threaded sgemm calls inside
  *   an OpenMP loop: the block of rows [r0, r1) only needs keys [0, r1), so the causal half of the T×T
  *   product is (mostly) skipped, and each (batch, head) result comes from one fixed sequence of sgemm
- *   calls, so it is the same for any thread count. OpenBLAS is switched to one thread for the loop.
+ *   calls, so it is the same for any thread count (OpenBLAS itself always runs single-threaded).
  * - The backward pass is split by (batch, KV head): all query heads sharing a KV head run on the same
  *   thread, so their dK/dV contributions add up in a fixed order without atomics.
  * - RoPE angles are position × frequency in double, as engine/src/model-llama.cpp computes them.
  */
+#include "ops-internal.h"  // first: sets the file's float options
+
 #include <cblas.h>
 #include <omp.h>
 
@@ -18,21 +20,11 @@
 #include <stdexcept>
 #include <string>
 
-#include "ops.h"
-
 namespace hearth::train::ops {
 
 namespace {
 
 constexpr int64_t Q_BLOCK = 64;  // query rows per sgemm block
-
-// Runs OpenBLAS single-threaded while an OpenMP loop calls it from every thread.
-struct BlasSingleThread {
-  BlasSingleThread() { openblas_set_num_threads(1); }
-  ~BlasSingleThread() { openblas_set_num_threads(threads()); }
-  BlasSingleThread(const BlasSingleThread&) = delete;
-  BlasSingleThread& operator=(const BlasSingleThread&) = delete;
-};
 
 template <class F>
 void rope_apply(float* x, int64_t B, int64_t T, int64_t n_heads, int64_t head_dim, const std::vector<F>& inv_freq,
@@ -44,7 +36,7 @@ void rope_apply(float* x, int64_t B, int64_t T, int64_t n_heads, int64_t head_di
     throw std::invalid_argument("rope: " + std::to_string(inv_freq.size()) + " frequencies given, " +
                                 std::to_string(half) + " expected (head_dim/2)");
   if (B <= 0 || T <= 0 || half == 0) return;
-  const int nt = threads();
+  const int nt = detail::threads_for(B * T * n_heads * head_dim * 2);
   std::vector<float> cs(size_t(T * half * 2));
 #pragma omp parallel for schedule(static) num_threads(nt)
   for (int64_t t = 0; t < T; ++t)
@@ -140,10 +132,9 @@ void attention_forward(float* out, float* att, const float* q, const float* k, c
                        int64_t T, int64_t n_head, int64_t n_head_kv, int64_t hd) {
   check_attention_shape(n_head, n_head_kv);
   if (B <= 0 || T <= 0 || hd <= 0) return;
-  const int nt = threads();
+  const int nt = detail::threads_for(B * n_head * T * T * hd);
   const int64_t qs = n_head * hd, ks = n_head_kv * hd, group = n_head / n_head_kv;
   const float scale = float(1.0 / std::sqrt(double(hd)));
-  BlasSingleThread single;
 #pragma omp parallel for schedule(static) num_threads(nt)
   for (int64_t w = 0; w < B * n_head; ++w) {
     const int64_t b = w / n_head, h = w % n_head, kh = h / group;
@@ -161,13 +152,8 @@ void attention_forward(float* out, float* att, const float* q, const float* k, c
       for (int64_t i = 0; i < m; ++i) {
         float* pr = Pb + i * T;
         const int64_t valid = r0 + i + 1;  // causal: row t sees keys 0..t
-        float mx = pr[0];
-        for (int64_t j = 1; j < valid; ++j) mx = std::max(mx, pr[j]);
-        double sum = 0.0;
-        for (int64_t j = 0; j < valid; ++j) {
-          pr[j] = std::exp(pr[j] - mx);
-          sum += double(pr[j]);
-        }
+        const float mx = detail::max_f32(pr, valid);
+        const double sum = detail::exp_shift_sum(pr, valid, mx);
         const float inv = float(1.0 / sum);
         for (int64_t j = 0; j < valid; ++j) pr[j] *= inv;
         std::fill(pr + valid, pr + T, 0.0f);
@@ -185,10 +171,9 @@ void attention_backward(float* dq, float* dk, float* dv, const float* dout, cons
   check_attention_shape(n_head, n_head_kv);
   if (B <= 0 || T <= 0 || hd <= 0) return;
   if (!dq && !dk && !dv) return;
-  const int nt = threads();
+  const int nt = detail::threads_for(B * n_head * T * T * hd);
   const int64_t qs = n_head * hd, ks = n_head_kv * hd, group = n_head / n_head_kv;
   const float scale = float(1.0 / std::sqrt(double(hd)));
-  BlasSingleThread single;
 #pragma omp parallel num_threads(nt)
   {
     std::vector<float> ds(size_t(std::min(Q_BLOCK, T) * T));
@@ -221,9 +206,7 @@ void attention_backward(float* dq, float* dk, float* dv, const float* dout, cons
             const float* pr = Pb + i * T;
             float* sr = dS + i * ncols;
             const int64_t valid = r0 + i + 1;
-            double dot = 0.0;
-            for (int64_t j = 0; j < valid; ++j) dot += double(pr[j]) * double(sr[j]);
-            const float d = float(dot);
+            const float d = float(detail::dot_f64(pr, sr, valid));
             for (int64_t j = 0; j < valid; ++j) sr[j] = pr[j] * (sr[j] - d);
             std::fill(sr + valid, sr + ncols, 0.0f);
           }

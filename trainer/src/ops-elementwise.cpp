@@ -6,6 +6,8 @@
  * same for any thread count and no atomics are needed; dropout's mask is a pure function of
  * (seed, element index), so it too is independent of threads and of how the work is split.
  */
+#include "ops-internal.h"  // first: sets the file's float options
+
 #include <omp.h>
 
 #include <algorithm>
@@ -13,12 +15,11 @@
 #include <stdexcept>
 #include <string>
 
-#include "ops.h"
-
 namespace hearth::train::ops {
 
 namespace {
 constexpr int64_t COL_BLOCK = 64;
+constexpr int64_t ELEM_BLOCK = 4096;  // element-wise work items
 
 inline uint64_t splitmix64(uint64_t z) {
   z += 0x9E3779B97F4A7C15ULL;
@@ -35,13 +36,12 @@ inline bool dropout_keep(uint64_t seed_hash, int64_t index, float p) {
 }  // namespace
 
 void rmsnorm_forward(float* y, float* rstd, const float* x, const float* w, int64_t n, int64_t d, float eps) {
-  const int nt = threads();
+  const int nt = detail::threads_for(n * d);
 #pragma omp parallel for schedule(static) num_threads(nt)
   for (int64_t r = 0; r < n; ++r) {
     const float* xr = x + r * d;
     float* yr = y + r * d;
-    double ss = 0.0;
-    for (int64_t i = 0; i < d; ++i) ss += double(xr[i]) * double(xr[i]);
+    const double ss = detail::dot_f64(xr, xr, d);
     const float rs = float(1.0 / std::sqrt(ss / double(d) + double(eps)));
     if (rstd) rstd[r] = rs;
     for (int64_t i = 0; i < d; ++i) yr[i] = xr[i] * rs * w[i];
@@ -50,7 +50,7 @@ void rmsnorm_forward(float* y, float* rstd, const float* x, const float* w, int6
 
 void rmsnorm_backward(float* dx, float* dw, const float* dy, const float* x, const float* w, const float* rstd,
                       int64_t n, int64_t d) {
-  const int nt = threads();
+  const int nt = detail::threads_for(n * d);
   if (dx) {
     // y_i = x_i r w_i with r = (mean(x²) + eps)^-1/2, dr/dx_j = -r³ x_j / d, so
     // dx_j = r w_j dy_j - r³ x_j / d · Σ_i dy_i w_i x_i.
@@ -60,8 +60,7 @@ void rmsnorm_backward(float* dx, float* dw, const float* dy, const float* x, con
       const float* dyr = dy + r * d;
       float* dxr = dx + r * d;
       const float rs = rstd[r];
-      double dot = 0.0;
-      for (int64_t i = 0; i < d; ++i) dot += double(dyr[i]) * double(w[i]) * double(xr[i]);
+      const double dot = detail::dot3_f64(dyr, w, xr, d);
       const float c = float(dot * double(rs) * double(rs) * double(rs) / double(d));
       for (int64_t i = 0; i < d; ++i) dxr[i] += rs * w[i] * dyr[i] - c * xr[i];
     }
@@ -84,24 +83,23 @@ void rmsnorm_backward(float* dx, float* dw, const float* dy, const float* x, con
 }
 
 void swiglu_forward(float* h, const float* gate, const float* up, int64_t n) {
-  const int nt = threads();
+  const int nt = detail::threads_for(n * 8);
+  const int64_t n_blocks = (n + ELEM_BLOCK - 1) / ELEM_BLOCK;
 #pragma omp parallel for schedule(static) num_threads(nt)
-  for (int64_t i = 0; i < n; ++i) {
-    const float g = gate[i];
-    h[i] = g / (1.0f + std::exp(-g)) * up[i];
+  for (int64_t blk = 0; blk < n_blocks; ++blk) {
+    const int64_t i0 = blk * ELEM_BLOCK, m = std::min(ELEM_BLOCK, n - i0);
+    detail::swiglu_fwd_kernel(h + i0, gate + i0, up + i0, m);
   }
 }
 
 void swiglu_backward(float* dgate, float* dup, const float* dh, const float* gate, const float* up, int64_t n) {
-  const int nt = threads();
+  if (!dgate && !dup) return;
+  const int nt = detail::threads_for(n * 8);
+  const int64_t n_blocks = (n + ELEM_BLOCK - 1) / ELEM_BLOCK;
 #pragma omp parallel for schedule(static) num_threads(nt)
-  for (int64_t i = 0; i < n; ++i) {
-    const float g = gate[i];
-    const float sig = 1.0f / (1.0f + std::exp(-g));
-    const float silu = g * sig;
-    // d silu / dg = sig + g sig (1 - sig) = sig (1 + g (1 - sig))
-    if (dgate) dgate[i] += dh[i] * up[i] * sig * (1.0f + g * (1.0f - sig));
-    if (dup) dup[i] += dh[i] * silu;
+  for (int64_t blk = 0; blk < n_blocks; ++blk) {
+    const int64_t i0 = blk * ELEM_BLOCK, m = std::min(ELEM_BLOCK, n - i0);
+    detail::swiglu_bwd_kernel(dgate ? dgate + i0 : nullptr, dup ? dup + i0 : nullptr, dh + i0, gate + i0, up + i0, m);
   }
 }
 
@@ -110,7 +108,7 @@ void embedding_forward(float* x, const float* table, const int32_t* tokens, int6
     if (tokens[r] < 0)
       throw std::out_of_range("embedding: token id " + std::to_string(tokens[r]) + " at row " +
                               std::to_string(r) + " is negative");
-  const int nt = threads();
+  const int nt = detail::threads_for(n * d);
 #pragma omp parallel for schedule(static) num_threads(nt)
   for (int64_t r = 0; r < n; ++r) std::copy(table + int64_t(tokens[r]) * d, table + int64_t(tokens[r] + 1) * d, x + r * d);
 }
@@ -121,7 +119,7 @@ void embedding_backward(float* dtable, const float* dx, const int32_t* tokens, i
     if (tokens[r] < 0)
       throw std::out_of_range("embedding: token id " + std::to_string(tokens[r]) + " at row " +
                               std::to_string(r) + " is negative");
-  const int nt = threads();
+  const int nt = detail::threads_for(n * d);
   const int64_t n_blocks = (d + COL_BLOCK - 1) / COL_BLOCK;
   // Each thread owns a block of columns for every row, so repeated tokens add up in row order.
 #pragma omp parallel for schedule(static) num_threads(nt)
@@ -136,7 +134,7 @@ void embedding_backward(float* dtable, const float* dx, const int32_t* tokens, i
 }
 
 void dropout_forward(float* out, const float* x, int64_t n, float p, uint64_t seed) {
-  const int nt = threads();
+  const int nt = detail::threads_for(n * 4);
   if (p <= 0.0f) {
     if (out != x) std::copy(x, x + n, out);
     return;
@@ -153,7 +151,7 @@ void dropout_forward(float* out, const float* x, int64_t n, float p, uint64_t se
 
 void dropout_backward(float* dx, const float* dout, int64_t n, float p, uint64_t seed) {
   if (!dx) return;
-  const int nt = threads();
+  const int nt = detail::threads_for(n * 4);
   if (p <= 0.0f) {
 #pragma omp parallel for schedule(static) num_threads(nt)
     for (int64_t i = 0; i < n; ++i) dx[i] += dout[i];

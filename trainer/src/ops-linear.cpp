@@ -1,10 +1,16 @@
 /* The trainer's matrix operations on the CPU: thread settings, gemm, Linear forward/backward and the
  * fused classifier (matmul + softmax + cross-entropy, chunked over rows).
  *
- * Non-obvious choice: every reduction that OpenMP runs is split by OUTPUT element (a bias column, a
+ * Non-obvious choices:
+ * - Matrix products split C into a grid of blocks, one single-threaded OpenBLAS sgemm per OpenMP thread,
+ *   instead of using OpenBLAS's own threads: a second thread pool would spin on the cores while the
+ *   OpenMP loops between products run, and one pool keeps every op's threading in one place.
+ * - Every reduction that OpenMP runs is split by OUTPUT element (a bias column, a
  * row's loss), never by a thread-private partial that is summed afterwards, so results do not depend
  * on how many threads ran; the classifier's loss is summed per row first and then in row order.
  */
+#include "ops-internal.h"  // first: sets the file's float options
+
 #include <cblas.h>
 #include <omp.h>
 
@@ -13,8 +19,6 @@
 #include <cmath>
 #include <stdexcept>
 #include <string>
-
-#include "ops.h"
 
 namespace hearth::train::ops {
 
@@ -26,36 +30,85 @@ void set_threads(int n) {
   if (n <= 0) n = std::max(1, omp_get_num_procs());
   g_threads.store(n);
   omp_set_num_threads(n);
-  openblas_set_num_threads(n);
+  // OpenBLAS always runs single-threaded inside our OpenMP loops (see detail::sgemm): one pool of
+  // threads, none left spinning while the other pool works.
+  openblas_set_num_threads(1);
 }
 
 int threads() {
   int n = g_threads.load();
   if (n <= 0) {
-    // First use without set_threads(): take the machine's cores once, for OpenBLAS as well.
-    set_threads(0);
+    set_threads(0);  // first use without set_threads(): all of the machine's cores
     n = g_threads.load();
   }
   return n;
 }
 
-void gemm(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, float alpha, const float* a,
-          const float* b, float beta, float* c) {
+namespace detail {
+
+void sgemm(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, float alpha, const float* a, int64_t lda,
+           const float* b, int64_t ldb, float beta, float* c, int64_t ldc) {
   if (m <= 0 || n <= 0) return;
-  threads();  // make sure OpenBLAS runs with the configured thread count
   if (k <= 0) {
-    for (int64_t i = 0; i < m * n; ++i) c[i] = beta == 0.0f ? 0.0f : c[i] * beta;
+    for (int64_t i = 0; i < m; ++i)
+      for (int64_t j = 0; j < n; ++j) c[i * ldc + j] = beta == 0.0f ? 0.0f : c[i * ldc + j] * beta;
     return;
   }
-  cblas_sgemm(CblasRowMajor, trans_a ? CblasTrans : CblasNoTrans, trans_b ? CblasTrans : CblasNoTrans,
-              blasint(m), blasint(n), blasint(k), alpha, a, blasint(trans_a ? m : k), b,
-              blasint(trans_b ? k : n), beta, c, blasint(n));
+  const CBLAS_TRANSPOSE ta = trans_a ? CblasTrans : CblasNoTrans, tb = trans_b ? CblasTrans : CblasNoTrans;
+  const int nt = threads_for(m * n * k / 64);
+  if (nt <= 1) {
+    cblas_sgemm(CblasRowMajor, ta, tb, blasint(m), blasint(n), blasint(k), alpha, a, blasint(lda), b, blasint(ldb),
+                beta, c, blasint(ldc));
+    return;
+  }
+  // A grid of pm × pn blocks of C, one per thread; each thread packs its rows of A and columns of B, so
+  // the grid that minimises (m/pm + n/pn) packs least. Blocks are at least 16 wide where possible.
+  int pm = 1, pn = 1;
+  double best = 1e300;
+  for (int d = 1; d <= nt; ++d) {
+    if (nt % d != 0) continue;
+    const int e = nt / d;
+    if ((d > 1 && m / d < 16) || (e > 1 && n / e < 16)) continue;
+    const double cost = double(m) / d + double(n) / e;
+    if (cost < best) best = cost, pm = d, pn = e;
+  }
+  if (pm * pn == 1) {
+    // Too small to split evenly by nt: split the longer side into as many 16-wide blocks as fit.
+    if (m >= n)
+      pm = int(std::clamp<int64_t>(m / 16, 1, nt));
+    else
+      pn = int(std::clamp<int64_t>(n / 16, 1, nt));
+  }
+  const int blocks = pm * pn;
+#pragma omp parallel for schedule(static) num_threads(std::min(nt, blocks))
+  for (int blk = 0; blk < blocks; ++blk) {
+    const int bi = blk / pn, bj = blk % pn;
+    // Boundaries on multiples of 16 (the kernels' widths) except the last.
+    auto edge = [](int64_t len, int parts, int idx) {
+      if (idx >= parts) return len;
+      return std::min(len, (len * idx / parts + 8) / 16 * 16);
+    };
+    const int64_t i0 = edge(m, pm, bi), i1 = edge(m, pm, bi + 1);
+    const int64_t j0 = edge(n, pn, bj), j1 = edge(n, pn, bj + 1);
+    if (i1 <= i0 || j1 <= j0) continue;
+    const float* ab = trans_a ? a + i0 : a + i0 * lda;
+    const float* bb = trans_b ? b + j0 * ldb : b + j0;
+    cblas_sgemm(CblasRowMajor, ta, tb, blasint(i1 - i0), blasint(j1 - j0), blasint(k), alpha, ab, blasint(lda), bb,
+                blasint(ldb), beta, c + i0 * ldc + j0, blasint(ldc));
+  }
+}
+
+}  // namespace detail
+
+void gemm(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, float alpha, const float* a,
+          const float* b, float beta, float* c) {
+  detail::sgemm(trans_a, trans_b, m, n, k, alpha, a, trans_a ? m : k, b, trans_b ? k : n, beta, c, n);
 }
 
 void linear_forward(float* y, const float* x, const float* w, const float* bias, int64_t n, int64_t in,
                     int64_t out, bool accumulate) {
   if (n <= 0 || out <= 0) return;
-  const int nt = threads();
+  const int nt = detail::threads_for(n * out);
   float beta = accumulate ? 1.0f : 0.0f;
   if (bias) {
 #pragma omp parallel for schedule(static) num_threads(nt)
@@ -75,7 +128,7 @@ void linear_forward(float* y, const float* x, const float* w, const float* bias,
 void linear_backward(float* dx, float* dw, float* dbias, const float* dy, const float* x, const float* w,
                      int64_t n, int64_t in, int64_t out) {
   if (n <= 0) return;
-  const int nt = threads();
+  const int nt = detail::threads_for(n * out);
   if (dx) gemm(false, false, n, in, out, 1.0f, dy, w, 1.0f, dx);   // dx (n, in) += dy (n, out) · w (out, in)
   if (dw) gemm(true, false, out, in, n, 1.0f, dy, x, 1.0f, dw);    // dw (out, in) += dy^T · x
   if (dbias) {
@@ -109,7 +162,7 @@ double classifier_forward_backward(float* dx, float* dw, const float* x, const f
   if (n_counted) *n_counted = counted;
   if (counted == 0 || n <= 0) return 0.0;
 
-  const int nt = threads();
+  const int nt = detail::threads_for(std::min(chunk, n) * vocab * 4);
   const bool want_grad = dx || dw;
   const float g = grad_scale / float(counted);
   chunk = std::min(chunk, n);
@@ -133,14 +186,9 @@ double classifier_forward_backward(float* dx, float* dw, const float* x, const f
         if (want_grad) std::fill(lr, lr + vocab, 0.0f);
         continue;
       }
-      float mx = lr[0];
-      for (int64_t j = 1; j < vocab; ++j) mx = std::max(mx, lr[j]);
+      const float mx = detail::max_f32(lr, vocab);
       const float lt = lr[t] - mx;
-      double sum = 0.0;
-      for (int64_t j = 0; j < vocab; ++j) {
-        lr[j] = std::exp(lr[j] - mx);
-        sum += double(lr[j]);
-      }
+      const double sum = detail::exp_shift_sum(lr, vocab, mx);
       // loss = logsumexp - logit[target], both relative to the max so nothing overflows.
       row_loss[size_t(i)] = std::log(sum) - double(lt);
       if (want_grad) {
