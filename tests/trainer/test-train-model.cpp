@@ -106,10 +106,26 @@ Files write_llama(const std::string& name, uint64_t seed) {
   return f;
 }
 
-TEST(TrainModel, GgufLlamaBaseMatchesHfBase) {
-  Files f = write_llama("gguf-vs-hf", 31);
+class GgufVsHf : public ::testing::TestWithParam<bool> {};
+
+// The same llama weights as a GGUF file (q/k rows interleaved) and as a Hugging Face folder; with the
+// parameter, also q/k/v/o biases (the GGUF q/k biases permuted too) and llama3 RoPE scaling (GGUF's
+// rope_freqs tensor).
+TEST_P(GgufVsHf, SameLossAndGrads) {
+  const bool variant = GetParam();
+  fs::path dir = test::scratch(variant ? "gguf-vs-hf-bias" : "gguf-vs-hf");
+  ModelParams mp = tiny_params(Architecture::llama, 64, 2, VOCAB);
+  if (variant) {
+    mp.has_qkv_bias = mp.has_o_bias = true;
+    mp.rope_scaling = {RopeScalingKind::llama3, 8.0f, 1.0f, 4.0f, 8};
+  }
+  auto wts = must(make_random_weights(mp, 31));
+  Files f{dir / "hf", dir / "f32.gguf"};
+  ASSERT_TRUE(write_hf_folder(wts, f.hf));
+  ASSERT_TRUE(write_gguf_model(wts, f.gguf));
   Model hf = must(open_model(f.hf)), gg = must(open_model(f.gguf));
   ASSERT_EQ(gg.desc().rope_layout, RopeLayout::interleaved);
+  EXPECT_EQ(gg.desc().rope_freq_factors.empty(), !variant);
   auto a = must(TrainModel::create(hf, lora_options()));
   auto b = must(TrainModel::create(gg, lora_options()));
   randomize_b(*a);
@@ -135,6 +151,8 @@ TEST(TrainModel, GgufLlamaBaseMatchesHfBase) {
   EXPECT_LT(grad_error(*d, *c), 1e-5);
   EXPECT_NEAR(lc.loss, la.loss, 0.5);  // same base network; LoRA's B only moves it a little
 }
+
+INSTANTIATE_TEST_SUITE_P(TrainModel, GgufVsHf, ::testing::Bool());
 
 TEST(TrainModel, RecomputeGivesIdenticalGradsWithLessMemory) {
   Files f = write_llama("recompute", 32);
