@@ -93,9 +93,9 @@ std::optional<store::ModelVersion> findVersionBySha(store::Project& project, con
 
 // The base model's version in the project, imported (model + base version) when no version has its hash.
 Expected<store::ModelVersion> importBase(store::Project& project, const fs::path& path) {
+  HEARTH_TRY(Model m, open_model(path));  // first: its errors name what is wrong with the file
   HEARTH_TRY(std::string sha, pathSha256(path));
   if (auto v = findVersionBySha(project, sha)) return *v;
-  HEARTH_TRY(Model m, open_model(path));
   const ModelDesc& d = m.desc();
   store::Model rec;
   rec.name = !d.name.empty() ? d.name : path.filename().string();
