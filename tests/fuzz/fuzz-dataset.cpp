@@ -91,6 +91,8 @@ std::vector<std::vector<uint8_t>> hearth_fuzz_seeds() {
       "{\"messages\": [{\"role\": \"user\", \"content\": \"Gr\xC3\xBC\xC3\x9F dich\"}, {\"role\": \"assistant\", "
       "\"content\": \"Hallo \xE2\x98\x83\"}]}\n{\"messages\": []}\n{\"messages\": [{\"role\": \"x\"}]}\n",
       "{\"text\": \"A document of plain text.\"}\n{\"text\": \"Another one\\nwith two lines.\"}\n",
+      "[\n  {\"instruction\": \"Say [hi]\", \"input\": \"\", \"output\": \"hi, {you}\"},\n"
+      "  {\"instruction\": \"b\", \"output\": \"c\"}\n]\n",
   };
   std::vector<std::vector<uint8_t>> out;
   for (const char* s : seeds) out.emplace_back(s, s + std::char_traits<char>::length(s));

@@ -323,6 +323,40 @@ TEST(DataLoad, HugeLinesAndGarbageNeverCrash) {
   EXPECT_NE(r.error().hint.find("allbad.jsonl:1"), std::string::npos) << r.error().hint;
 }
 
+TEST(DataLoad, JsonArrayFilesAreReadRecordByRecord) {
+  // alpaca_data.json style: one pretty-printed array; a bad element is reported at the line it starts.
+  auto dir = test::scratch("array");
+  test::write_text(dir / "alpaca_data.json",
+                   "[\n"
+                   "  {\n"
+                   "    \"instruction\": \"Say [hi], {please}\",\n"
+                   "    \"input\": \"\",\n"
+                   "    \"output\": \"hi \\\"there\\\"\"\n"
+                   "  },\n"
+                   "  {\"instruction\": 3, \"output\": \"x\"},\n"
+                   "  {\"instruction\": \"Count\", \"output\": \"1, 2, 3\"}\n"
+                   "]\n");
+  EXPECT_EQ(*detect_format(dir / "alpaca_data.json"), DataFormat::alpaca);
+  auto tmpl = load_template("Qwen-Qwen2.5-7B-Instruct.jinja");
+  Dataset d = load_ok(config_for(dir / "alpaca_data.json"), &tmpl);
+  EXPECT_EQ(d.stats.rows, 3);
+  ASSERT_EQ(d.train.size(), 2u);
+  EXPECT_EQ(d.train[0].source_line, 2);
+  EXPECT_EQ(d.train[1].source_line, 8);
+  EXPECT_EQ(trained_runs(llama_tokenizer(), d.train[0]), std::vector<std::string>{"hi \"there\"<|im_end|>\n"});
+  EXPECT_EQ(trained_runs(llama_tokenizer(), d.train[1]), std::vector<std::string>{"1, 2, 3<|im_end|>\n"});
+  ASSERT_EQ(d.issues.size(), 1u);
+  EXPECT_EQ(d.issues[0].line, 7);
+  EXPECT_NE(d.issues[0].message.find("'instruction' is not a string"), std::string::npos);
+  // Truncated: the complete elements still load, the cut one is reported.
+  test::write_text(dir / "cut.json", "[{\"instruction\": \"a\", \"output\": \"b\"},\n {\"instruction\": \"c\", \"outp");
+  Dataset c = load_ok(config_for(dir / "cut.json"), &tmpl);
+  EXPECT_EQ(c.train.size(), 1u);
+  EXPECT_EQ(c.stats.bad_rows, 1);
+  ASSERT_EQ(c.issues.size(), 1u);
+  EXPECT_EQ(c.issues[0].line, 2);
+}
+
 TEST(DataLoad, TruncationIsCountedAgainstTheUntruncatedLengths) {
   auto tmpl = load_template("Qwen-Qwen2.5-7B-Instruct.jinja");
   Dataset full = load_ok(config_for(fixture("sharegpt.jsonl"), 4096), &tmpl);

@@ -1,5 +1,6 @@
-/* Training data loading: JSONL (alpaca, ShareGPT, OpenAI messages, {"text"}) and plain text files turned
- * into token rows with a loss mask, a validation split and statistics.
+/* Training data loading: JSONL (alpaca, ShareGPT, OpenAI messages, {"text"}; also one JSON array of such
+ * records, as alpaca_data.json ships) and plain text files turned into token rows with a loss mask, a
+ * validation split and statistics.
  *
  * Non-obvious choice (the loss mask): the conversation is rendered by the chat template as a whole, and
  * once more cut before each assistant message (with the generation prompt) and after it; the bytes
@@ -124,6 +125,67 @@ std::vector<Item> jsonl_items(std::string_view data) {
       it.text = std::string(line);
     items.push_back(std::move(it));
   });
+  return items;
+}
+
+// Whether the file is one JSON array of records (alpaca_data.json style) rather than JSON lines.
+bool is_json_array(std::string_view data) {
+  data = strip_bom(data);
+  size_t i = 0;
+  while (i < data.size() && std::isspace(uint8_t(data[i]))) ++i;
+  return i < data.size() && data[i] == '[';
+}
+
+// The elements of a top-level JSON array, each with the line it starts on, found by scanning brackets
+// and strings (each element is then parsed on its own, like a JSONL line, so one bad element is one
+// issue). A truncated array gives its last element as far as it goes, which then fails to parse.
+std::vector<Item> json_array_items(std::string_view data) {
+  data = strip_bom(data);
+  std::vector<Item> items;
+  size_t i = data.find('[') + 1;
+  int64_t line = 1;
+  for (size_t k = 0; k < i; ++k) line += data[k] == '\n';
+  auto skip_space = [&] {
+    while (i < data.size() && std::isspace(uint8_t(data[i]))) line += data[i++] == '\n';
+  };
+  while (true) {
+    skip_space();
+    if (i >= data.size() || data[i] == ']') break;
+    size_t start = i;
+    int64_t start_line = line;
+    int depth = 0;
+    bool in_str = false;
+    for (; i < data.size(); ++i) {
+      char c = data[i];
+      if (c == '\n') ++line;
+      if (in_str) {
+        if (c == '\\')
+          ++i;
+        else if (c == '"')
+          in_str = false;
+      } else if (c == '"') {
+        in_str = true;
+      } else if (c == '[' || c == '{') {
+        ++depth;
+      } else if (c == ']' || c == '}') {
+        if (depth == 0) break;  // the array's own end
+        --depth;
+      } else if (c == ',' && depth == 0) {
+        break;
+      }
+    }
+    std::string_view elem = data.substr(start, std::min(i, data.size()) - start);
+    while (!elem.empty() && std::isspace(uint8_t(elem.back()))) elem.remove_suffix(1);
+    Item it;
+    it.line = start_line;
+    if (elem.size() > MAX_LINE_BYTES)
+      it.too_long = true;
+    else
+      it.text = std::string(elem);
+    if (!elem.empty() || i < data.size()) items.push_back(std::move(it));
+    if (i >= data.size() || data[i] == ']') break;
+    ++i;  // the comma
+  }
   return items;
 }
 
@@ -301,14 +363,20 @@ Expected<DataFormat> detect_from_bytes(const std::filesystem::path& file, std::s
   int checked = 0;
   bool any_json = false;
   std::optional<DataFormat> found;
-  for_each_line(data, [&](int64_t, std::string_view line) {
-    if (found || checked >= 1000 || is_blank(line) || line.size() > MAX_LINE_BYTES) return;
+  auto look = [&](std::string_view record) {
+    if (found || checked >= 1000 || is_blank(record) || record.size() > MAX_LINE_BYTES) return;
     ++checked;
-    auto parsed = parse_object(line);
+    auto parsed = parse_object(record);
     if (parsed.index() != 0) return;
     any_json = true;
     found = format_of_object(std::get<0>(parsed));
-  });
+  };
+  if (is_json_array(data)) {
+    for (const Item& it : json_array_items(data)) look(it.text);
+    any_json = true;
+  } else {
+    for_each_line(data, [&](int64_t, std::string_view line) { look(line); });
+  }
   if (found) return *found;
   if (!any_json && !has_ext(file, {".jsonl", ".json", ".ndjson"})) return DataFormat::text;
   return make_error(ErrorCode::format,
@@ -606,9 +674,9 @@ Expected<FileResult> load_file(const std::filesystem::path& file, const std::str
     // A text dataset without a .txt name: JSONL {"text"} when its first line is JSON, else plain text.
     std::string_view d = strip_bom(bytes);
     while (!d.empty() && std::isspace(uint8_t(d.front()))) d.remove_prefix(1);
-    plain = d.empty() || d.front() != '{';
+    plain = d.empty() || (d.front() != '{' && d.front() != '[');
   }
-  std::vector<Item> items = plain ? text_items(bytes) : jsonl_items(bytes);
+  std::vector<Item> items = plain ? text_items(bytes) : is_json_array(bytes) ? json_array_items(bytes) : jsonl_items(bytes);
   std::vector<Outcome> outcomes(items.size());
   const int64_t n = int64_t(items.size());
 #pragma omp parallel for schedule(dynamic, 16) if (n >= 64)  // threads only pay off on real files
