@@ -221,7 +221,7 @@ TEST(TrainModel, QuantizedBaseLoraTrainsCloseToF32) {
     randomize_b(*ref);
     auto lr = must(ref->forward_backward(bt.tokens, bt.targets, B, T));
     Model m = must(open_model(path));
-    auto q = must(TrainModel::create(m, lora_options()));
+    auto q = must(TrainModel::create(m, lora_options(0.0f, false, 2)));  // threads: rows dequantized in parallel
     randomize_b(*q);
     auto lq = must(q->forward_backward(bt.tokens, bt.targets, B, T));
     // Exactly the network of its dequantized weights: the same values as an F32 Hugging Face folder.
