@@ -6,9 +6,12 @@
  * names, and to_json() writes every key with its effective value (defaults included), so a stored run
  * says exactly what it did. docs/training.md documents every key and default.
  *
- * Errors: parse_config() names the file, the key and what was expected (a `format` error) for a
- * malformed YAML, an unknown key, a wrong type or an out-of-range value; relative paths in the file
- * are resolved against the file's folder.
+ * Errors: parse_config() names the file, the line, the dotted key and what was expected (a `format`
+ * error) for a malformed YAML, an unknown or repeated key, a wrong type or an out-of-range value;
+ * relative paths in the file are resolved against the file's folder. A bad `--set` override is an
+ * `invalid_argument` error quoting it; paths given there are relative to the current folder.
+ * When output.formats is not given, a full or pretrain run gets {safetensors, gguf-f16} instead of
+ * the adapter formats of the struct default.
  */
 #pragma once
 

@@ -44,8 +44,10 @@ class AdamW {
 // grad is scaled by max_norm / (norm + 1e-6) (PyTorch's clip_grad_norm_).
 double clip_grad_norm(const std::vector<Param*>& params, double max_norm);
 
-// Learning rate at optimizer step `step` (0-based) of `total`: linear warmup from 0 over warmup steps,
-// then constant, linear or cosine decay to lr · min_lr_ratio at the last step.
+// Learning rate at optimizer step `step` (0-based) of `total`: linear warmup lr · (step + 1) / warmup
+// while step < warmup, then constant, linear or cosine decay over progress
+// p = (step - warmup) / (total - 1 - warmup) in [0, 1] (0 when that span is empty), reaching
+// lr · min_lr_ratio at the last step (docs/training.md has the formulas).
 double learning_rate(ScheduleKind kind, double lr, int64_t step, int64_t total, int64_t warmup,
                      double min_lr_ratio);
 
