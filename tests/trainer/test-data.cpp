@@ -185,7 +185,8 @@ TEST(DataLoad, NoTemplateFallsBackToChatMLOnce) {
   EXPECT_EQ(d.issues[0].line, 0);
   EXPECT_NE(d.issues[0].message.find("ChatML"), std::string::npos);
   const Tokenizer& tok = llama_tokenizer();
-  EXPECT_EQ(trained_runs(tok, d.train[0]), std::vector<std::string>{"Paris.<|im_end|>\n"});
+  EXPECT_EQ(trained_runs(tok, d.train[0]), std::vector<std::string>{"Paris.<|im_end|>\n</s>"});
+  EXPECT_EQ(d.train[0].tokens.back(), *tok.eos_id());
   EXPECT_EQ(*tok.decode(d.train[0].tokens, true),
             "<|im_start|>user\nWhat is the capital of France?<|im_end|>\n<|im_start|>assistant\nParis.<|im_end|>\n");
 }
@@ -209,7 +210,7 @@ TEST(DataLoad, ExampleDatasetLoadsCleanlyForTheTinyModel) {
   for (const auto* set : {&d.train, &d.validation})
     for (const Example& ex : *set)
       EXPECT_EQ(trained_runs(llama_tokenizer(), ex),
-                std::vector<std::string>{outputs[size_t(ex.source_line - 1)] + "<|im_end|>\n"});
+                std::vector<std::string>{outputs[size_t(ex.source_line - 1)] + "<|im_end|>\n</s>"});
 }
 
 TEST(DataLoad, TrainOnAllTrainsEverythingButTheFirstToken) {

@@ -41,10 +41,12 @@ constexpr size_t MAX_LINE_BYTES = size_t(16) << 20;  // a longer JSONL line is r
 constexpr size_t MAX_ISSUES = 100;
 constexpr int MAX_JSON_DEPTH = 64;
 
-// The fallback when the model has no chat template: ChatML, which most chat fine-tunes use.
+// The fallback when the model has no chat template: ChatML, as the chat session's fallback renders it,
+// plus EOS after each reply so a base model whose vocabulary lacks <|im_end|> learns to stop.
 constexpr const char* CHATML_TEMPLATE =
     "{%- for message in messages %}"
     "{{- '<|im_start|>' + message['role'] + '\\n' + message['content'] + '<|im_end|>\\n' }}"
+    "{%- if message['role'] == 'assistant' %}{{- eos_token }}{%- endif %}"
     "{%- endfor %}"
     "{%- if add_generation_prompt %}{{- '<|im_start|>assistant\\n' }}{%- endif %}";
 
@@ -772,7 +774,7 @@ Expected<Dataset> load_dataset(const DataConfig& config, const Tokenizer& tokeni
     fallback = std::move(*t);
     d.issues.push_back({config.train, 0,
                         "the model has no chat template; conversations are rendered with the ChatML fallback "
-                        "(<|im_start|>role\\n...<|im_end|>)"});
+                        "(<|im_start|>role\\n...<|im_end|>, EOS after each reply)"});
   }
   c.tmpl = tmpl ? tmpl : (fallback ? &*fallback : nullptr);
 

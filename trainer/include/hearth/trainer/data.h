@@ -14,7 +14,8 @@
  *   and one longer than max_length is cut into consecutive examples of max_length tokens (a corpus loses
  *   nothing; not counted as truncated). Chat examples longer than max_length are truncated (counted).
  * - Without a chat template (tmpl == nullptr) chat data is rendered with a ChatML fallback
- *   (fallback_chat_template()), and Dataset::issues says so once (line 0).
+ *   (fallback_chat_template(): the chat session's ChatML fallback plus EOS after each reply, so the
+ *   model learns to stop), and Dataset::issues says so once (line 0).
  *
  * Threads: plain values; a loaded dataset may be read from many threads.
  */
