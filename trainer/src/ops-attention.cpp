@@ -2,12 +2,13 @@
  * and causal grouped-query attention, forward and backward.
  *
  * Non-obvious choices:
- * - Attention works per (batch, head) on blocks of query rows with single-threaded sgemm calls inside
+ * - Attention works per (batch, head, block of query rows) with single-threaded sgemm calls inside
  *   an OpenMP loop: the block of rows [r0, r1) only needs keys [0, r1), so the causal half of the T×T
  *   product is (mostly) skipped, and each (batch, head) result comes from one fixed sequence of sgemm
  *   calls, so it is the same for any thread count (OpenBLAS itself always runs single-threaded).
- * - The backward pass is split by (batch, KV head): all query heads sharing a KV head run on the same
- *   thread, so their dK/dV contributions add up in a fixed order without atomics.
+ * - The backward pass is split by (batch, head). With grouped KV heads, each query head's dK/dV share
+ *   goes to its own scratch slice and the group is summed afterwards in head order: no atomics, a fixed
+ *   order, and B·n_head work items even when B·n_head_kv is smaller than the thread count.
  * - RoPE angles are position × frequency in double, as engine/src/model-llama.cpp computes them.
  */
 #include "ops-internal.h"  // first: sets the file's float options
@@ -135,33 +136,33 @@ void attention_forward(float* out, float* att, const float* q, const float* k, c
   const int nt = detail::threads_for(B * n_head * T * T * hd);
   const int64_t qs = n_head * hd, ks = n_head_kv * hd, group = n_head / n_head_kv;
   const float scale = float(1.0 / std::sqrt(double(hd)));
-#pragma omp parallel for schedule(static) num_threads(nt)
-  for (int64_t w = 0; w < B * n_head; ++w) {
-    const int64_t b = w / n_head, h = w % n_head, kh = h / group;
+  const int64_t n_qblocks = (T + Q_BLOCK - 1) / Q_BLOCK;
+  // Work items are (batch, head, query block); round-robin, since later blocks see more keys.
+#pragma omp parallel for schedule(static, 1) num_threads(nt)
+  for (int64_t w = 0; w < B * n_head * n_qblocks; ++w) {
+    const int64_t bh = w / n_qblocks, r0 = (w % n_qblocks) * Q_BLOCK;
+    const int64_t b = bh / n_head, h = bh % n_head, kh = h / group;
     const float* qb = q + b * T * qs + h * hd;
     const float* kb = k + b * T * ks + kh * hd;
     const float* vb = v + b * T * ks + kh * hd;
     float* ob = out + b * T * qs + h * hd;
-    float* P = att + w * T * T;
-    for (int64_t r0 = 0; r0 < T; r0 += Q_BLOCK) {
-      const int64_t m = std::min(Q_BLOCK, T - r0), ncols = r0 + m;
-      float* Pb = P + r0 * T;
-      // S (m, ncols) = scale · Q[r0:r0+m] · K[0:ncols]^T
-      cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, blasint(m), blasint(ncols), blasint(hd), scale,
-                  qb + r0 * qs, blasint(qs), kb, blasint(ks), 0.0f, Pb, blasint(T));
-      for (int64_t i = 0; i < m; ++i) {
-        float* pr = Pb + i * T;
-        const int64_t valid = r0 + i + 1;  // causal: row t sees keys 0..t
-        const float mx = detail::max_f32(pr, valid);
-        const double sum = detail::exp_shift_sum(pr, valid, mx);
-        const float inv = float(1.0 / sum);
-        for (int64_t j = 0; j < valid; ++j) pr[j] *= inv;
-        std::fill(pr + valid, pr + T, 0.0f);
-      }
-      // O[r0:r0+m] = P (m, ncols) · V[0:ncols]
-      cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, blasint(m), blasint(hd), blasint(ncols), 1.0f, Pb,
-                  blasint(T), vb, blasint(ks), 0.0f, ob + r0 * qs, blasint(qs));
+    const int64_t m = std::min(Q_BLOCK, T - r0), ncols = r0 + m;
+    float* Pb = att + bh * T * T + r0 * T;
+    // S (m, ncols) = scale · Q[r0:r0+m] · K[0:ncols]^T
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, blasint(m), blasint(ncols), blasint(hd), scale,
+                qb + r0 * qs, blasint(qs), kb, blasint(ks), 0.0f, Pb, blasint(T));
+    for (int64_t i = 0; i < m; ++i) {
+      float* pr = Pb + i * T;
+      const int64_t valid = r0 + i + 1;  // causal: row t sees keys 0..t
+      const float mx = detail::max_f32(pr, valid);
+      const double sum = detail::exp_shift_sum(pr, valid, mx);
+      const float inv = float(1.0 / sum);
+      for (int64_t j = 0; j < valid; ++j) pr[j] *= inv;
+      std::fill(pr + valid, pr + T, 0.0f);
     }
+    // O[r0:r0+m] = P (m, ncols) · V[0:ncols]
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, blasint(m), blasint(hd), blasint(ncols), 1.0f, Pb,
+                blasint(T), vb, blasint(ks), 0.0f, ob + r0 * qs, blasint(qs));
   }
 }
 
@@ -174,50 +175,82 @@ void attention_backward(float* dq, float* dk, float* dv, const float* dout, cons
   const int nt = detail::threads_for(B * n_head * T * T * hd);
   const int64_t qs = n_head * hd, ks = n_head_kv * hd, group = n_head / n_head_kv;
   const float scale = float(1.0 / std::sqrt(double(hd)));
+  // With grouped KV heads, each query head writes its dK/dV share to its own (T, hd) slice, summed over
+  // the group afterwards in head order: every (batch, head) is then an independent work item.
+  thread_local std::vector<float> group_scratch;
+  float* tk = nullptr;
+  float* tv = nullptr;
+  if (group > 1 && (dk || dv)) {
+    const size_t per = size_t(B * n_head * T * hd);
+    group_scratch.assign(per * ((dk ? 1 : 0) + (dv ? 1 : 0)), 0.0f);
+    tk = dk ? group_scratch.data() : nullptr;
+    tv = dv ? group_scratch.data() + (dk ? per : 0) : nullptr;
+  }
 #pragma omp parallel num_threads(nt)
   {
     std::vector<float> ds(size_t(std::min(Q_BLOCK, T) * T));
 #pragma omp for schedule(static)
-    for (int64_t w = 0; w < B * n_head_kv; ++w) {
-      const int64_t b = w / n_head_kv, kh = w % n_head_kv;
+    for (int64_t w = 0; w < B * n_head; ++w) {
+      const int64_t b = w / n_head, h = w % n_head, kh = h / group;
       const float* kb = k + b * T * ks + kh * hd;
       const float* vb = v + b * T * ks + kh * hd;
-      float* dkb = dk ? dk + b * T * ks + kh * hd : nullptr;
-      float* dvb = dv ? dv + b * T * ks + kh * hd : nullptr;
-      for (int64_t h = kh * group; h < (kh + 1) * group; ++h) {
-        const float* qb = q + b * T * qs + h * hd;
-        const float* dob = dout + b * T * qs + h * hd;
-        float* dqb = dq ? dq + b * T * qs + h * hd : nullptr;
-        const float* P = att + (b * n_head + h) * T * T;
-        for (int64_t r0 = 0; r0 < T; r0 += Q_BLOCK) {
-          const int64_t m = std::min(Q_BLOCK, T - r0), ncols = r0 + m;
-          const float* Pb = P + r0 * T;
-          const float* dOb = dob + r0 * qs;
-          // dV[0:ncols] += P^T (ncols, m) · dO (m, hd)
-          if (dvb)
-            cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, blasint(ncols), blasint(hd), blasint(m), 1.0f,
-                        Pb, blasint(T), dOb, blasint(qs), 1.0f, dvb, blasint(ks));
-          if (!dqb && !dkb) continue;
-          // dP (m, ncols) = dO · V^T, then dS = P ⊙ (dP - Σ_j P dP) (softmax backward, row by row).
-          float* dS = ds.data();
-          cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, blasint(m), blasint(ncols), blasint(hd), 1.0f,
-                      dOb, blasint(qs), vb, blasint(ks), 0.0f, dS, blasint(ncols));
-          for (int64_t i = 0; i < m; ++i) {
-            const float* pr = Pb + i * T;
-            float* sr = dS + i * ncols;
-            const int64_t valid = r0 + i + 1;
-            const float d = float(detail::dot_f64(pr, sr, valid));
-            for (int64_t j = 0; j < valid; ++j) sr[j] = pr[j] * (sr[j] - d);
-            std::fill(sr + valid, sr + ncols, 0.0f);
+      // dK/dV targets: the tensors themselves (stride ks), or this head's slice (stride hd).
+      float* dkb = group > 1 ? (tk ? tk + w * T * hd : nullptr) : (dk ? dk + b * T * ks + kh * hd : nullptr);
+      float* dvb = group > 1 ? (tv ? tv + w * T * hd : nullptr) : (dv ? dv + b * T * ks + kh * hd : nullptr);
+      const int64_t kvs = group > 1 ? hd : ks;
+      const float* qb = q + b * T * qs + h * hd;
+      const float* dob = dout + b * T * qs + h * hd;
+      float* dqb = dq ? dq + b * T * qs + h * hd : nullptr;
+      const float* P = att + w * T * T;
+      for (int64_t r0 = 0; r0 < T; r0 += Q_BLOCK) {
+        const int64_t m = std::min(Q_BLOCK, T - r0), ncols = r0 + m;
+        const float* Pb = P + r0 * T;
+        const float* dOb = dob + r0 * qs;
+        // dV[0:ncols] += P^T (ncols, m) · dO (m, hd)
+        if (dvb)
+          cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, blasint(ncols), blasint(hd), blasint(m), 1.0f, Pb,
+                      blasint(T), dOb, blasint(qs), 1.0f, dvb, blasint(kvs));
+        if (!dqb && !dkb) continue;
+        // dP (m, ncols) = dO · V^T, then dS = P ⊙ (dP - Σ_j P dP) (softmax backward, row by row).
+        float* dS = ds.data();
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, blasint(m), blasint(ncols), blasint(hd), 1.0f, dOb,
+                    blasint(qs), vb, blasint(ks), 0.0f, dS, blasint(ncols));
+        for (int64_t i = 0; i < m; ++i) {
+          const float* pr = Pb + i * T;
+          float* sr = dS + i * ncols;
+          const int64_t valid = r0 + i + 1;
+          const float d = float(detail::dot_f64(pr, sr, valid));
+          for (int64_t j = 0; j < valid; ++j) sr[j] = pr[j] * (sr[j] - d);
+          std::fill(sr + valid, sr + ncols, 0.0f);
+        }
+        // dQ[r0:r0+m] += scale · dS · K[0:ncols]
+        if (dqb)
+          cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, blasint(m), blasint(hd), blasint(ncols), scale, dS,
+                      blasint(ncols), kb, blasint(ks), 1.0f, dqb + r0 * qs, blasint(qs));
+        // dK[0:ncols] += scale · dS^T · Q[r0:r0+m]
+        if (dkb)
+          cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, blasint(ncols), blasint(hd), blasint(m), scale, dS,
+                      blasint(ncols), qb + r0 * qs, blasint(qs), 1.0f, dkb, blasint(kvs));
+      }
+    }
+    if (group > 1) {
+      // dK/dV (b, t, kh, :) += Σ over the group's heads in order; rows split over threads.
+#pragma omp for schedule(static)
+      for (int64_t bt = 0; bt < B * T; ++bt) {
+        const int64_t b = bt / T, t = bt % T;
+        for (int which = 0; which < 2; ++which) {
+          const float* tmp = which == 0 ? tk : tv;
+          float* dst = which == 0 ? dk : dv;
+          if (!tmp) continue;
+          for (int64_t kh = 0; kh < n_head_kv; ++kh) {
+            float* o = dst + (b * T + t) * ks + kh * hd;
+            const float* s0 = tmp + ((b * n_head + kh * group) * T + t) * hd;
+            for (int64_t i = 0; i < hd; ++i) {
+              float acc = s0[i];
+              for (int64_t g = 1; g < group; ++g) acc += s0[g * T * hd + i];
+              o[i] += acc;
+            }
           }
-          // dQ[r0:r0+m] += scale · dS · K[0:ncols]
-          if (dqb)
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, blasint(m), blasint(hd), blasint(ncols), scale,
-                        dS, blasint(ncols), kb, blasint(ks), 1.0f, dqb + r0 * qs, blasint(qs));
-          // dK[0:ncols] += scale · dS^T · Q[r0:r0+m]
-          if (dkb)
-            cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, blasint(ncols), blasint(hd), blasint(m), scale,
-                        dS, blasint(ncols), qb + r0 * qs, blasint(qs), 1.0f, dkb, blasint(ks));
         }
       }
     }
