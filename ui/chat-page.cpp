@@ -6,12 +6,14 @@
  */
 #include "chat-page.h"
 
+#include <QAction>
 #include <QComboBox>
 #include <QHBoxLayout>
 #include <QKeySequence>
 #include <QLabel>
 #include <QLineEdit>
 #include <QListView>
+#include <QMessageBox>
 #include <QPlainTextEdit>
 #include <QProgressBar>
 #include <QPushButton>
@@ -84,6 +86,24 @@ ChatPage::ChatPage(AppContext& ctx, QWidget* parent) : QWidget(parent), m_ctx(ct
   m_conversations = new ChatConversationModel(this);
   m_conversations->setProject(m_ctx.project());
   m_list->setModel(m_conversations);
+  m_list->setContextMenuPolicy(Qt::ActionsContextMenu);
+  auto* renameAction = new QAction(tr("Rename"), m_list);
+  connect(renameAction, &QAction::triggered, this, [this] {
+    if (m_list->currentIndex().isValid()) m_list->edit(m_list->currentIndex());
+  });
+  auto* deleteAction = new QAction(tr("Delete…"), m_list);
+  deleteAction->setShortcut(QKeySequence::Delete);
+  deleteAction->setShortcutContext(Qt::WidgetShortcut);
+  connect(deleteAction, &QAction::triggered, this, [this] {
+    store::Id id = m_conversations->idAt(m_list->currentIndex().row());
+    if (id == 0) return;
+    auto answer = QMessageBox::question(this, tr("Delete conversation"),
+                                        tr("Delete “%1” and all its messages from the project?")
+                                            .arg(m_list->currentIndex().data().toString()));
+    if (answer == QMessageBox::Yes) deleteConversation(id);
+  });
+  m_list->addAction(renameAction);
+  m_list->addAction(deleteAction);
   leftCol->addWidget(newButton);
   leftCol->addWidget(m_search);
   leftCol->addWidget(m_list, 1);
@@ -343,6 +363,19 @@ void ChatPage::reloadConversations() {
 void ChatPage::newConversation() {
   openConversation(0);
   m_input->setFocus();
+}
+
+bool ChatPage::deleteConversation(store::Id id) {
+  if (!m_ctx.project() || id == 0) return false;
+  if (id == m_conversationId) newConversation();
+  if (auto ok = m_ctx.project()->deleteConversation(id); !ok) {
+    showError(qs(ok.error().to_string()));
+    return false;
+  }
+  m_unsentSettings.remove(id);
+  reloadConversations();
+  m_ctx.notifyConversationsChanged();
+  return true;
 }
 
 void ChatPage::openConversation(store::Id id) {

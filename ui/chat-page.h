@@ -44,6 +44,8 @@ class ChatPage : public QWidget {
   // Shows a conversation (0: a new, not yet stored one).
   void openConversation(store::Id id);
   void newConversation();
+  // Removes a conversation and its messages from the project (the list's Delete action asks first).
+  bool deleteConversation(store::Id id);
   // Picks a model version for the conversation on show and loads it. False when it is not listed.
   bool selectModelVersion(store::Id versionId);
   // Sends `text` as the user's next message (what Send / Ctrl+Enter do with the input).

@@ -73,6 +73,8 @@ class TestChatPage : public QObject {
     auto page = std::make_unique<ChatPage>(*m_ctx);
     page->resize(1200, 760);
     page->show();
+    page->activateWindow();
+    if (!QTest::qWaitForWindowActive(page.get())) qWarning("the page's window is not active: shortcuts untested");
     session::ChatSettings s = page->settingsPanel()->settings();
     s.maxTokens = maxTokens;
     s.nCtx = 512;
@@ -129,11 +131,10 @@ class TestChatPage : public QObject {
     // A second turn with Ctrl+Enter continues the same branch.
     auto* input = page->findChild<QPlainTextEdit*>(QStringLiteral("chatInput"));
     QVERIFY(input->toPlainText().isEmpty());
-    page->activateWindow();
     input->setFocus();
     QTest::keyClicks(input, QStringLiteral("And then?"));
     QTest::keyClick(input, Qt::Key_Return, Qt::ControlModifier);
-    if (page->messageView()->messageCount() < 3) page->send(input->toPlainText());  // no active window offscreen
+    QCOMPARE(page->messageView()->messageCount(), 3);  // the user message at once, the reply streaming
     QTRY_VERIFY_WITH_TIMEOUT(!page->isGenerating() && page->messageView()->messageCount() == 4, TIMEOUT_MS);
     msgs = stored(*m_ctx, page->currentConversation());
     QCOMPARE(msgs.size(), size_t(4));
@@ -150,7 +151,7 @@ class TestChatPage : public QObject {
     QTRY_VERIFY_WITH_TIMEOUT(!page->messageView()->streamingText().isEmpty(), TIMEOUT_MS);
     auto* stop = page->findChild<QPushButton*>(QStringLiteral("stopButton"));
     QVERIFY(stop->isEnabled());
-    QTest::mouseClick(stop, Qt::LeftButton);
+    QTest::keyClick(page->findChild<QPlainTextEdit*>(QStringLiteral("chatInput")), Qt::Key_Escape);  // Esc stops
     QTRY_VERIFY_WITH_TIMEOUT(!page->isGenerating(), TIMEOUT_MS);
     auto msgs = stored(*m_ctx, page->currentConversation());
     QCOMPARE(msgs.size(), size_t(2));
@@ -222,6 +223,21 @@ class TestChatPage : public QObject {
     QCOMPARE(list->model()->rowCount(), 1);
     search->clear();
     QVERIFY(list->model()->rowCount() >= 3);
+
+    // Ctrl+N leaves the conversation on show for a new, empty one.
+    list->setCurrentIndex(list->model()->index(0, 0));
+    QVERIFY(page->currentConversation() != 0);
+    QVERIFY(page->messageView()->messageCount() > 0);
+    QTest::keyClick(page->findChild<QPlainTextEdit*>(QStringLiteral("chatInput")), Qt::Key_N, Qt::ControlModifier);
+    QCOMPARE(page->currentConversation(), store::Id(0));
+    QCOMPARE(page->messageView()->messageCount(), 0);
+
+    // Delete removes the conversation with its messages.
+    int before = list->model()->rowCount();
+    store::Id victim = list->model()->index(0, 0).data(Qt::UserRole + 1).toLongLong();
+    QVERIFY(page->deleteConversation(victim));
+    QCOMPARE(list->model()->rowCount(), before - 1);
+    QVERIFY(stored(*m_ctx, victim).empty());
   }
 
   void brokenModelShowsAnErrorInThePage() {
