@@ -5,9 +5,9 @@
  * - Matrix products split C into a grid of blocks, one single-threaded OpenBLAS sgemm per OpenMP thread,
  *   instead of using OpenBLAS's own threads: a second thread pool would spin on the cores while the
  *   OpenMP loops between products run, and one pool keeps every op's threading in one place.
- * - Every reduction that OpenMP runs is split by OUTPUT element (a bias column, a
- * row's loss), never by a thread-private partial that is summed afterwards, so results do not depend
- * on how many threads ran; the classifier's loss is summed per row first and then in row order.
+ * - Every reduction that OpenMP runs is split by OUTPUT element (a bias column, a row's loss), never by
+ *   a thread-private partial summed afterwards, so no result depends on how the rows were shared out;
+ *   the classifier's loss is summed per row first and then in row order.
  */
 #include "ops-internal.h"  // first: sets the file's float options
 

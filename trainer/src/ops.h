@@ -6,7 +6,11 @@
  * - Backward functions ACCUMULATE (+=) into the gradients they are given; any gradient pointer may be
  *   null (not wanted, e.g. a frozen weight or the input of the first layer).
  * - Threads: OpenMP parallel loops with static schedules and OpenBLAS sgemm; no atomics, so results
- *   are bit-identical run to run for one thread count.
+ *   are bit-identical run to run for one thread count. Calls from several threads at once are safe
+ *   (no shared mutable state besides the thread count), they just share the cores. Bad shapes/ids throw (std::invalid_argument / out_of_range);
+ *   the trainer's public functions turn that into hearth::Error.
+ * - Element-wise kernels are compiled for AVX-512, AVX2 and baseline x86-64 and give identical bits
+ *   on each (no FMA contraction, fixed reduction order); exp is a vectorizable ~1-ulp polynomial.
  * - Each is checked by finite differences in tests/trainer/test-ops.cpp.
  */
 #pragma once
@@ -25,12 +29,15 @@ void linear_forward(float* y, const float* x, const float* w, const float* bias,
 void linear_backward(float* dx, float* dw, float* dbias, const float* dy, const float* x, const float* w,
                      int64_t n, int64_t in, int64_t out);
 
-// Plain matrix product helpers over sgemm: c (m, n) (+)= a (m, k) · b (k, n), with optional transposes
-// of a and b as stored (row-major).
+// Plain matrix product helpers over sgemm: c (m, n) = alpha · a (m, k) · b (k, n) + beta · c, with
+// optional transposes of a and b as stored (row-major). Spread over threads() as a grid of blocks of c,
+// each a single-threaded OpenBLAS call (set_threads keeps OpenBLAS itself at one thread), so use this
+// rather than cblas_sgemm directly; do not call it from inside an OpenMP parallel region.
 void gemm(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, float alpha, const float* a,
           const float* b, float beta, float* c);
 
-// y (n, d) = x / rms(x) · w; rstd (n) saves 1/rms for backward.
+// y (n, d) = x / rms(x) · w, rms = sqrt(mean(x²) + eps); rstd (n) saves 1/rms for backward (may be null
+// when no backward follows).
 void rmsnorm_forward(float* y, float* rstd, const float* x, const float* w, int64_t n, int64_t d, float eps);
 void rmsnorm_backward(float* dx, float* dw, const float* dy, const float* x, const float* w,
                       const float* rstd, int64_t n, int64_t d);
@@ -61,7 +68,10 @@ void rope_backward(float* dx, int64_t B, int64_t T, int64_t n_heads, int64_t hea
 
 // Causal grouped-query attention. q (B·T, n_head, hd), k and v (B·T, n_head_kv, hd);
 // out (B·T, n_head, hd); att (B, n_head, T, T) keeps the softmax probabilities for backward.
-// Scale 1/sqrt(hd). Head h reads kv head h / (n_head / n_head_kv).
+// Scale 1/sqrt(hd). Head h reads kv head h / (n_head / n_head_kv). att's upper triangle is written as 0.
+// Backward reads att (not recomputed); with n_head_kv < n_head it keeps a scratch of 2·B·T·n_head·hd
+// floats per calling thread (thread_local, reused). Throws std::invalid_argument when n_head is not a
+// multiple of n_head_kv.
 void attention_forward(float* out, float* att, const float* q, const float* k, const float* v, int64_t B,
                        int64_t T, int64_t n_head, int64_t n_head_kv, int64_t hd);
 void attention_backward(float* dq, float* dk, float* dv, const float* dout, const float* att, const float* q,
