@@ -23,6 +23,7 @@
 
 #include "app-context.h"
 #include "pages.h"
+#include "settings.h"
 
 namespace hearth::ui {
 namespace {
@@ -50,18 +51,7 @@ QString findCli() {
 
 QStringList FineTunePage::exampleFolders() {
   QStringList out;
-  const QString env = qEnvironmentVariable("HEARTH_RESOURCES");
-  if (!env.isEmpty()) out << QDir(env).filePath(QStringLiteral("examples"));
-  QDir dir(QCoreApplication::applicationDirPath());
-  for (int up = 0; up < 5; ++up) {
-    const QString candidate = dir.filePath(QStringLiteral("resources/examples"));
-    if (QFileInfo(candidate).isDir()) {
-      out << QFileInfo(candidate).canonicalFilePath();
-      break;
-    }
-    if (!dir.cdUp()) break;
-  }
-  out << QDir(QCoreApplication::applicationDirPath()).filePath(QStringLiteral("../share/hearth/examples"));
+  for (const QString& folder : resourceFolders()) out << QDir(folder).filePath(QStringLiteral("examples"));
   return out;
 }
 

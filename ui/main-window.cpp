@@ -66,7 +66,8 @@ QString MainWindow::pageTitle(int page) {
 MainWindow::MainWindow(AppContext& ctx, QWidget* parent) : QMainWindow(parent), m_ctx(ctx) {
   setObjectName(QStringLiteral("mainWindow"));
   setWindowTitle(tr("%1 — Hearth").arg(QFileInfo(ctx.projectPath()).fileName()));
-  setWindowIcon(QIcon::fromTheme(QStringLiteral("hearth"), style()->standardIcon(QStyle::SP_ComputerIcon)));
+  const QString icon = findResource(QStringLiteral("icons/hearth.svg"));
+  setWindowIcon(QIcon::fromTheme(QStringLiteral("hearth"), icon.isEmpty() ? style()->standardIcon(QStyle::SP_ComputerIcon) : QIcon(icon)));
 
   m_splitter = new QSplitter(Qt::Horizontal, this);
   m_splitter->setObjectName(QStringLiteral("mainSplitter"));

@@ -9,6 +9,7 @@
 
 #include <QSettings>
 #include <QString>
+#include <QStringList>
 #include <QVariant>
 
 namespace hearth::ui {
@@ -32,5 +33,11 @@ struct Setting {
 
 // The organisation / application names QSettings files are stored under (~/.config/Hearth/hearth.conf).
 void setApplicationIdentity();
+
+// Folders that may hold Hearth's resources (examples/, icons/), best first: $HEARTH_RESOURCES, the
+// source tree's resources/ above the program (a build tree), ../share/hearth beside it (installed).
+QStringList resourceFolders();
+// The first existing `relative` path under resourceFolders(); empty when none.
+QString findResource(const QString& relative);
 
 }  // namespace hearth::ui

@@ -13,6 +13,7 @@
 #include <QImage>
 #include <QLabel>
 #include <QListWidget>
+#include <QSettings>
 #include <QSignalSpy>
 #include <QSortFilterProxyModel>
 #include <QStandardPaths>
@@ -89,7 +90,8 @@ class TestMainWindow : public QObject {
 };
 
 void TestMainWindow::initTestCase() {
-  QStandardPaths::setTestModeEnabled(true);
+  // Settings of this executable only (ctest runs the gui tests in parallel).
+  QSettings::setPath(QSettings::NativeFormat, QSettings::UserScope, QStringLiteral(HEARTH_TEST_TMP "/settings"));
   setApplicationIdentity();
 }
 

@@ -13,6 +13,7 @@
 #include <QMimeData>
 #include <QProcess>
 #include <QPushButton>
+#include <QSettings>
 #include <QSignalSpy>
 #include <QStandardPaths>
 #include <QTemporaryDir>
@@ -71,7 +72,8 @@ class TestModelLibrary : public QObject {
 };
 
 void TestModelLibrary::initTestCase() {
-  QStandardPaths::setTestModeEnabled(true);
+  // Settings of this executable only (ctest runs the gui tests in parallel).
+  QSettings::setPath(QSettings::NativeFormat, QSettings::UserScope, QStringLiteral(HEARTH_TEST_TMP "/settings"));
   setApplicationIdentity();
   QVERIFY2(QFileInfo::exists(TINY), qPrintable(TINY));
 }

@@ -11,6 +11,7 @@
 #include <QListWidget>
 #include <QPlainTextEdit>
 #include <QPushButton>
+#include <QSettings>
 #include <QSignalSpy>
 #include <QStandardPaths>
 #include <QTemporaryDir>
@@ -58,7 +59,8 @@ class TestPromptLibrary : public QObject {
 };
 
 void TestPromptLibrary::initTestCase() {
-  QStandardPaths::setTestModeEnabled(true);
+  // Settings of this executable only (ctest runs the gui tests in parallel).
+  QSettings::setPath(QSettings::NativeFormat, QSettings::UserScope, QStringLiteral(HEARTH_TEST_TMP "/settings"));
   setApplicationIdentity();
 }
 
