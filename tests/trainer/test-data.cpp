@@ -176,6 +176,17 @@ TEST(DataLoad, MessagesWithInstTemplateTrainsReplyAndEos) {
   // The first reply is found by its text (the template drops the system message once the
   // conversation ends with a reply, so a cut conversation is not a prefix), the last by the cuts.
   EXPECT_EQ(trained_runs(tok, d.train[1]), (std::vector<std::string>{"Two.</s>", "Four, then five.</s>"}));
+
+  // The search for a reply starts after the user turn before it, even when that turn quotes the reply.
+  auto dir = test::scratch("inst-quote");
+  test::write_text(dir / "q.jsonl",
+                   R"({"messages": [{"role": "system", "content": "S"}, {"role": "user", "content": "Say Yes."}, )"
+                   R"({"role": "assistant", "content": "Yes."}, {"role": "user", "content": "Again"}, )"
+                   R"({"role": "assistant", "content": "Yes."}]})"
+                   "\n");
+  Dataset q = load_ok(config_for(dir / "q.jsonl"), &tmpl);
+  ASSERT_EQ(q.train.size(), 1u);
+  EXPECT_EQ(trained_runs(tok, q.train[0]), (std::vector<std::string>{"Yes.</s>", "Yes.</s>"}));
 }
 
 TEST(DataLoad, NoTemplateFallsBackToChatMLOnce) {

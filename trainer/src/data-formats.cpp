@@ -535,15 +535,26 @@ void encode_chat(const ChatContext& c, const std::vector<Message>& msgs, int64_t
       search_from = after->size();
       continue;
     }
-    // The template rewrites earlier turns: find the reply's text itself.
+    // The template rewrites earlier turns: find the reply's text itself, after the texts of the
+    // messages since the previous reply (so a user turn repeating the reply's words is not taken).
+    size_t from = search_from;
+    {
+      size_t j = i;
+      while (j > 0 && msgs[j - 1].role != "assistant") --j;
+      for (; j < i; ++j) {
+        if (msgs[j].content.empty()) continue;
+        size_t p = full.find(msgs[j].content, from);
+        if (p != std::string::npos) from = p + msgs[j].content.size();
+      }
+    }
     const std::string& content = msgs[i].content;
-    size_t pos = content.empty() ? std::string::npos : full.find(content, search_from);
+    size_t pos = content.empty() ? std::string::npos : full.find(content, from);
     std::string_view trimmed = content;
     while (!trimmed.empty() && std::isspace(uint8_t(trimmed.front()))) trimmed.remove_prefix(1);
     while (!trimmed.empty() && std::isspace(uint8_t(trimmed.back()))) trimmed.remove_suffix(1);
     size_t len = content.size();
     if (pos == std::string::npos && !trimmed.empty()) {
-      pos = full.find(trimmed, search_from);
+      pos = full.find(trimmed, from);
       len = trimmed.size();
     }
     if (pos == std::string::npos) {
