@@ -595,7 +595,11 @@ TEST_F(OpsTest, DropoutMaskAndBackward) {
       ASSERT_FLOAT_EQ(y[size_t(i)], x[size_t(i)] / (1 - p));
     }
   }
-  EXPECT_NEAR(double(kept) / n, 1.0 - p, 0.02);
+  EXPECT_NEAR(double(kept) / n, 1.0 - p, 0.01);  // ~3 standard deviations
+  // Neighbours are independent: P(both kept) = (1 - p)^2.
+  int64_t pairs = 0;
+  for (int64_t i = 0; i + 1 < n; ++i) pairs += (y[sz(i)] != 0.0f && y[sz(i + 1)] != 0.0f) ? 1 : 0;
+  EXPECT_NEAR(double(pairs) / double(n - 1), (1.0 - p) * (1.0 - p), 0.015);
   // Same seed: same mask with any thread count; another seed: another mask.
   ops::set_threads(1);
   Vec y1(sz(n));
@@ -605,6 +609,10 @@ TEST_F(OpsTest, DropoutMaskAndBackward) {
   Vec y2(sz(n));
   ops::dropout_forward(y2.data(), x.data(), n, p, 43);
   EXPECT_NE(y2, y);
+  // ... and independent of it: the masks agree on p^2 + (1-p)^2 of the elements.
+  int64_t agree = 0;
+  for (int64_t i = 0; i < n; ++i) agree += ((y[sz(i)] != 0.0f) == (y2[sz(i)] != 0.0f)) ? 1 : 0;
+  EXPECT_NEAR(double(agree) / n, p * p + (1 - p) * (1 - p), 0.015);
   // p = 0: identity.
   Vec y0(sz(n));
   ops::dropout_forward(y0.data(), x.data(), n, 0.0f, 42);

@@ -28,10 +28,23 @@ inline uint64_t splitmix64(uint64_t z) {
   return z ^ (z >> 31);
 }
 
-// True when element `index` is kept: a uniform draw in [0, 1) from 24 hashed bits, kept when >= p.
-inline bool dropout_keep(uint64_t seed_hash, int64_t index, float p) {
-  const uint64_t h = splitmix64(seed_hash ^ uint64_t(index));
-  return float(h >> 40) * (1.0f / 16777216.0f) >= p;
+// Element i is kept when its 32-bit hash >= p · 2^32, so P(keep) = 1 - p to within 2^-32.
+inline uint32_t dropout_threshold(float p) {
+  const double t = std::round(double(p) * 4294967296.0);
+  return t >= 4294967295.0 ? 4294967295U : uint32_t(t);
+}
+
+void dropout_apply(float* out, const float* x, int64_t n, float p, uint64_t seed, bool accumulate) {
+  const int nt = detail::threads_for(n * 4);
+  const float scale = 1.0f / (1.0f - p);
+  const uint64_t sh = splitmix64(seed);  // spread nearby seeds (step, layer, module) apart
+  const uint32_t thr = dropout_threshold(p);
+  const int64_t n_blocks = (n + ELEM_BLOCK - 1) / ELEM_BLOCK;
+#pragma omp parallel for schedule(static) num_threads(nt)
+  for (int64_t blk = 0; blk < n_blocks; ++blk) {
+    const int64_t i0 = blk * ELEM_BLOCK, m = std::min(ELEM_BLOCK, n - i0);
+    detail::dropout_kernel(out + i0, x + i0, i0, m, sh, thr, scale, accumulate);
+  }
 }
 }  // namespace
 
@@ -134,7 +147,6 @@ void embedding_backward(float* dtable, const float* dx, const int32_t* tokens, i
 }
 
 void dropout_forward(float* out, const float* x, int64_t n, float p, uint64_t seed) {
-  const int nt = detail::threads_for(n * 4);
   if (p <= 0.0f) {
     if (out != x) std::copy(x, x + n, out);
     return;
@@ -143,26 +155,18 @@ void dropout_forward(float* out, const float* x, int64_t n, float p, uint64_t se
     std::fill(out, out + n, 0.0f);
     return;
   }
-  const float scale = 1.0f / (1.0f - p);
-  const uint64_t sh = splitmix64(seed);
-#pragma omp parallel for schedule(static) num_threads(nt)
-  for (int64_t i = 0; i < n; ++i) out[i] = dropout_keep(sh, i, p) ? x[i] * scale : 0.0f;
+  dropout_apply(out, x, n, p, seed, false);
 }
 
 void dropout_backward(float* dx, const float* dout, int64_t n, float p, uint64_t seed) {
-  if (!dx) return;
-  const int nt = detail::threads_for(n * 4);
+  if (!dx || p >= 1.0f) return;
   if (p <= 0.0f) {
+    const int nt = detail::threads_for(n);
 #pragma omp parallel for schedule(static) num_threads(nt)
     for (int64_t i = 0; i < n; ++i) dx[i] += dout[i];
     return;
   }
-  if (p >= 1.0f) return;
-  const float scale = 1.0f / (1.0f - p);
-  const uint64_t sh = splitmix64(seed);
-#pragma omp parallel for schedule(static) num_threads(nt)
-  for (int64_t i = 0; i < n; ++i)
-    if (dropout_keep(sh, i, p)) dx[i] += dout[i] * scale;
+  dropout_apply(dx, dout, n, p, seed, true);
 }
 
 }  // namespace hearth::train::ops

@@ -72,5 +72,9 @@ double exp_shift_sum(float* x, int64_t n, float shift);
 // h = silu(g) ⊙ u; backward adds into dg and/or du (either may be null).
 void swiglu_fwd_kernel(float* h, const float* g, const float* u, int64_t n);
 void swiglu_bwd_kernel(float* dg, float* du, const float* dh, const float* g, const float* u, int64_t n);
+// Dropout on elements [i0, i0 + n) of a tensor: out (=, or += when accumulate) x · mask · scale, the mask
+// bit of element i being hash(seed, i) >= thr (a 32-bit counter-based hash, so independent of threads).
+void dropout_kernel(float* out, const float* x, int64_t i0, int64_t n, uint64_t seed, uint32_t thr, float scale,
+                    bool accumulate);
 
 }  // namespace hearth::train::ops::detail

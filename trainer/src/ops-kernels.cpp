@@ -107,4 +107,30 @@ HEARTH_OPS_CLONES void swiglu_bwd_kernel(float* dg, float* du, const float* dh, 
   }
 }
 
+namespace {
+// A 32-bit integer hash with good avalanche (Wellons' "lowbias32"); 32-bit multiplies vectorize.
+inline uint32_t mix32(uint32_t x) {
+  x ^= x >> 16;
+  x *= 0x7feb352dU;
+  x ^= x >> 15;
+  x *= 0x846ca68bU;
+  x ^= x >> 16;
+  return x;
+}
+}  // namespace
+
+HEARTH_OPS_CLONES void dropout_kernel(float* out, const float* x, int64_t i0, int64_t n, uint64_t seed, uint32_t thr,
+                                      float scale, bool accumulate) {
+  const uint32_t s1 = uint32_t(seed), s2 = uint32_t(seed >> 32);
+  for (int64_t i = 0; i < n; ++i) {
+    const uint64_t idx = uint64_t(i0 + i);
+    const uint32_t h = mix32(mix32(uint32_t(idx) ^ s1) ^ s2 ^ uint32_t(idx >> 32));
+    const float m = h >= thr ? scale : 0.0f;
+    if (accumulate)
+      out[i] += x[i] * m;
+    else
+      out[i] = x[i] * m;
+  }
+}
+
 }  // namespace hearth::train::ops::detail
