@@ -69,7 +69,10 @@ struct Dataset {
   std::string sha256;             // of the training file's bytes (then the validation file's, when given)
 };
 
-// Detects the format from the file name (.txt: text) and the first valid JSON line's keys.
+// Detects the format from the file name (.txt, .text, .md: text) and the first valid JSON record's keys
+// ("conversations": sharegpt, "messages": messages, "instruction": alpaca, "text": text); records are
+// JSON lines, or the elements of one top-level JSON array. A file with no JSON record and no .json/.jsonl
+// name is plain text. Errors: not_found, io; format for an empty file or JSON records of no known shape.
 Expected<DataFormat> detect_format(const std::filesystem::path& file);
 
 // Loads and tokenizes. `tmpl` may be null only for text data. Errors: not_found / io; format for an
