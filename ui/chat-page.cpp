@@ -29,11 +29,16 @@
 #include "chat-message-view.h"
 #include "chat-settings-panel.h"
 #include "pages.h"
+#include "settings.h"
 
 namespace hearth::ui {
 namespace {
 
 QString qs(const std::string& s) { return QString::fromStdString(s); }
+
+// The three columns' widths, and the model version picked last (preselected in a new conversation).
+const Setting<QByteArray> SPLITTER_STATE{"chat/splitter", QByteArray()};
+const Setting<qint64> LAST_VERSION{"chat/lastModelVersion", 0};
 
 // "12.3 tok/s · 0.41 J/token (estimated)" for a stored assistant message.
 QString footerOf(const store::Message& m) {
@@ -162,6 +167,8 @@ ChatPage::ChatPage(AppContext& ctx, QWidget* parent) : QWidget(parent), m_ctx(ct
   split->setStretchFactor(1, 1);
   split->setStretchFactor(2, 0);
   split->setSizes({200, 600, 260});
+  if (QByteArray state = SPLITTER_STATE.get(); !state.isEmpty()) split->restoreState(state);
+  connect(split, &QSplitter::splitterMoved, this, [split] { SPLITTER_STATE.set(split->saveState()); });
 
   m_saveTimer = new QTimer(this);
   m_saveTimer->setSingleShot(true);
@@ -197,6 +204,7 @@ ChatPage::ChatPage(AppContext& ctx, QWidget* parent) : QWidget(parent), m_ctx(ct
   connect(m_modelPicker, &QComboBox::activated, this, [this] {
     auto v = pickedVersion();
     if (!v) return;
+    LAST_VERSION.set(*v);
     if (m_conversationId != 0 && m_ctx.project()) {
       if (const auto* c = m_conversations->conversation(m_conversationId)) {
         store::Conversation u = *c;
@@ -274,6 +282,10 @@ ChatPage::ChatPage(AppContext& ctx, QWidget* parent) : QWidget(parent), m_ctx(ct
     return;
   }
   refreshModels();
+  if (qint64 last = LAST_VERSION.get(); last != 0) {
+    int i = m_modelPicker->findData(QVariant::fromValue(last));
+    if (i >= 0) m_modelPicker->setCurrentIndex(i);
+  }
   reloadConversations();
   newConversation();
 }

@@ -60,7 +60,8 @@ void ChatWorker::generate(const ChatGenerateRequest& request) {
       return;
     }
     QString pending;
-    auto lastFlush = std::chrono::steady_clock::now();
+    // The first text is sent at once (the user sees the reply start), later text every CHUNK_MS.
+    auto lastFlush = std::chrono::steady_clock::time_point{};
     auto flush = [&] {
       if (pending.isEmpty()) return;
       emit chunk(request.id, pending);

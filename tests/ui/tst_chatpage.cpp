@@ -25,6 +25,7 @@
 #include "chat-message-widget.h"
 #include "chat-page.h"
 #include "chat-settings-panel.h"
+#include "chat-worker.h"
 
 using namespace hearth;
 using namespace hearth::ui;
@@ -69,7 +70,7 @@ class TestChatPage : public QObject {
   std::unique_ptr<AppContext> m_ctx;
   store::Id m_version = 0;
 
-  std::unique_ptr<ChatPage> makePage(int maxTokens) {
+  std::unique_ptr<ChatPage> makePage(int maxTokens, int nCtx = 512) {
     auto page = std::make_unique<ChatPage>(*m_ctx);
     page->resize(1200, 760);
     page->show();
@@ -77,7 +78,7 @@ class TestChatPage : public QObject {
     if (!QTest::qWaitForWindowActive(page.get())) qWarning("the page's window is not active: shortcuts untested");
     session::ChatSettings s = page->settingsPanel()->settings();
     s.maxTokens = maxTokens;
-    s.nCtx = 512;
+    s.nCtx = nCtx;
     s.sampling.seed = 7;
     page->settingsPanel()->setSettings(s);
     return page;
@@ -145,13 +146,23 @@ class TestChatPage : public QObject {
   }
 
   void stopEndsGenerationAndStoresThePartialReply() {
-    auto page = makePage(-1);  // until the context (512) is full: long enough to stop
+    // Until the context (4096, the model's) is full: thousands of tokens, far more than the few that
+    // pass between the first streamed text and the Esc pressed as soon as it is on screen.
+    auto page = makePage(-1, 4096);
     QVERIFY(page->selectModelVersion(m_version));
-    page->send(QStringLiteral("Write a very long story"));
-    QTRY_VERIFY_WITH_TIMEOUT(!page->messageView()->streamingText().isEmpty(), TIMEOUT_MS);
     auto* stop = page->findChild<QPushButton*>(QStringLiteral("stopButton"));
-    QVERIFY(stop->isEnabled());
-    QTest::keyClick(page->findChild<QPlainTextEdit*>(QStringLiteral("chatInput")), Qt::Key_Escape);  // Esc stops
+    auto* input = page->findChild<QPlainTextEdit*>(QStringLiteral("chatInput"));
+    bool pressed = false, stopWasEnabled = false;
+    connect(page->findChild<ChatController*>(), &ChatController::chunk, page.get(), [&] {
+      if (pressed) return;
+      pressed = true;
+      stopWasEnabled = stop->isEnabled();
+      QVERIFY(!page->messageView()->streamingText().isEmpty());
+      QTest::keyClick(input, Qt::Key_Escape);  // Esc stops
+    });
+    page->send(QStringLiteral("Write a very long story"));
+    QTRY_VERIFY_WITH_TIMEOUT(pressed, TIMEOUT_MS);
+    QVERIFY(stopWasEnabled);
     QTRY_VERIFY_WITH_TIMEOUT(!page->isGenerating(), TIMEOUT_MS);
     auto msgs = stored(*m_ctx, page->currentConversation());
     QCOMPARE(msgs.size(), size_t(2));
@@ -159,7 +170,7 @@ class TestChatPage : public QObject {
     QCOMPARE(sp.value("stop", std::string()), std::string("cancelled"));
     QCOMPARE(sp.value("partial", false), true);
     QVERIFY(msgs[1].completionTokens > 0);
-    QVERIFY(msgs[1].completionTokens < 500);
+    QVERIFY(msgs[1].completionTokens < 4000);
     auto* footer = widgetAt(*page, 1)->findChild<QLabel*>(QStringLiteral("messageFooter"));
     QVERIFY2(footer->text().contains(QStringLiteral("stopped")), qPrintable(footer->text()));
   }
