@@ -75,6 +75,15 @@ std::vector<std::string> trained_runs(const Tokenizer& tok, const Example& ex) {
   return runs;
 }
 
+Dataset load_ok_with(const DataConfig& c, const Tokenizer& tok, const ChatTemplate* t = nullptr) {
+  auto d = load_dataset(c, tok, t, 1);
+  if (!d) {
+    ADD_FAILURE() << d.error().to_string();
+    return {};
+  }
+  return *d;
+}
+
 Dataset load_ok(const DataConfig& c, const ChatTemplate* t, uint64_t seed = 1) {
   auto d = load_dataset(c, llama_tokenizer(), t, seed);
   if (!d) {
@@ -187,6 +196,23 @@ TEST(DataLoad, MessagesWithInstTemplateTrainsReplyAndEos) {
   Dataset q = load_ok(config_for(dir / "q.jsonl"), &tmpl);
   ASSERT_EQ(q.train.size(), 1u);
   EXPECT_EQ(trained_runs(tok, q.train[0]), (std::vector<std::string>{"Yes.</s>", "Yes.</s>"}));
+}
+
+TEST(DataLoad, WeightZeroKeepsAReplyOutOfTheLoss) {
+  auto tmpl = load_template("Qwen-Qwen2.5-7B-Instruct.jinja");
+  auto dir = test::scratch("weight");
+  test::write_text(dir / "w.jsonl",
+                   R"({"messages": [{"role": "user", "content": "A"}, {"role": "assistant", "content": "one", "weight": 0}, )"
+                   R"({"role": "user", "content": "B"}, {"role": "assistant", "content": "two", "weight": 1}]})"
+                   "\n"
+                   R"({"messages": [{"role": "user", "content": "A"}, {"role": "assistant", "content": "x", "weight": 0.5}]})"
+                   "\n");
+  Dataset d = load_ok(config_for(dir / "w.jsonl"), &tmpl);
+  ASSERT_EQ(d.train.size(), 1u);
+  EXPECT_EQ(trained_runs(llama_tokenizer(), d.train[0]), std::vector<std::string>{"two<|im_end|>\n"});
+  ASSERT_EQ(d.issues.size(), 1u);
+  EXPECT_EQ(d.issues[0].line, 2);
+  EXPECT_NE(d.issues[0].message.find("'weight' must be 0 or 1"), std::string::npos);
 }
 
 TEST(DataLoad, NoTemplateFallsBackToChatMLOnce) {
@@ -725,6 +751,20 @@ TEST(DataSentencePiece, BpeVocabularyInGgufEncodesAsSentencePieceDoes) {
     EXPECT_EQ(std::vector<int>(ids->begin(), ids->end()), want) << s;
     EXPECT_EQ(*tok.decode(*ids), s);
   }
+
+  // The pretraining path: the corpus as a text dataset with the new tokenizer, packed into full rows.
+  Dataset d = load_ok_with(config_for(dir / "corpus.txt", 64), tok);
+  ASSERT_GT(d.train.size(), 10u);
+  std::string joined;
+  for (const Example& ex : d.train) {
+    for (TokenId id : ex.tokens) ASSERT_LT(id, tok.vocab_size());
+    joined += *tok.decode(ex.tokens, true);
+  }
+  EXPECT_NE(joined.find("%"), std::string::npos);  // fortune separators are text like any other
+  BatchIterator it(d.train, 4, 64, true, default_pad_id(tok), 1);
+  Batch b = it.next();
+  EXPECT_EQ(b.n_tokens, 4 * 64);
+  EXPECT_GT(b.n_targets, 3 * 64);
 }
 
 TEST(DataSentencePiece, UnigramVocabularyInGgufRoundTripsText) {

@@ -52,6 +52,7 @@ constexpr const char* CHATML_TEMPLATE =
 
 struct Message {
   std::string role, content;
+  bool train = true;  // assistant turns: "weight": 0 leaves a reply out of the loss (OpenAI's format)
 };
 
 // One line (JSONL) or paragraph (text) to turn into examples.
@@ -330,7 +331,16 @@ std::variant<Record, std::string> parse_record(DataFormat f, std::string_view li
         else
           return where + ": unknown " + role_key + " '" + role.substr(0, 40) + "' (expected " +
                  (sg ? "system, human, user, gpt or assistant" : "system, user or assistant") + ")";
-        r.messages.push_back({mapped, std::move(content)});
+        bool train = true;
+        if (auto w = m.find("weight"); w != m.end() && !w->is_null()) {
+          if (w->is_boolean())
+            train = w->get<bool>();
+          else if (w->is_number() && (w->get<double>() == 0.0 || w->get<double>() == 1.0))
+            train = w->get<double>() != 0.0;
+          else
+            return where + ": 'weight' must be 0 or 1";
+        }
+        r.messages.push_back({mapped, std::move(content), train});
       }
       bool any_assistant = false;
       for (const auto& m : r.messages) any_assistant |= m.role == "assistant";
@@ -531,7 +541,7 @@ void encode_chat(const ChatContext& c, const std::vector<Message>& msgs, int64_t
     auto after = c.tmpl->render(to_json(msgs, i + 1), opt);
     if (before && after && full.starts_with(*before) && full.starts_with(*after) && after->size() >= before->size() &&
         before->size() >= search_from) {
-      trained.push_back({before->size(), after->size()});
+      if (msgs[i].train) trained.push_back({before->size(), after->size()});
       search_from = after->size();
       continue;
     }
@@ -580,7 +590,7 @@ void encode_chat(const ChatContext& c, const std::vector<Message>& msgs, int64_t
         end += k;
       }
     }
-    trained.push_back({pos, end});
+    if (msgs[i].train) trained.push_back({pos, end});
     search_from = end;
   }
 
