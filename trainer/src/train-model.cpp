@@ -66,8 +66,15 @@ void dequant_into(const TensorRef& t, float* dst) {
   for (int64_t r = 0; r < rows; ++r) (void)dequantize(t.type, t.data + uint64_t(r) * rbytes, dst + r * row, row);
 }
 
+// Gradient buffers are zeroed on every layer; in parallel, so the other threads do not wait for it.
 void fill_zero(float* p, int64_t n) {
-  if (n > 0) std::memset(p, 0, size_t(n) * sizeof(float));
+  constexpr int64_t BLOCK = int64_t(1) << 16;
+  const int64_t blocks = (n + BLOCK - 1) / BLOCK;
+#pragma omp parallel for schedule(static) if (blocks > 1)
+  for (int64_t b = 0; b < blocks; ++b) {
+    const int64_t lo = b * BLOCK, hi = std::min(n, lo + BLOCK);
+    std::memset(p + lo, 0, size_t(hi - lo) * sizeof(float));
+  }
 }
 
 void copy_f(float* dst, const float* src, int64_t n) {
