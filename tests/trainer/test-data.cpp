@@ -817,6 +817,13 @@ TEST(DataLoad, OtherRealTemplatesTrainEachReplyAndItsEndOfTurn) {
     for (size_t i = 0; i < d.train.size(); ++i)
       EXPECT_EQ(trained_runs(llama_tokenizer(), d.train[i]), c.runs[i]) << c.file << " example " << i;
   }
+  // Templates that print today's date see a fixed one, so the tokens do not change from day to day.
+  auto llama32 = load_template("meta-llama-Llama-3.2-3B-Instruct.jinja");
+  Dataset l = load_ok(config_for(fixture("messages.jsonl")), &llama32);
+  ASSERT_FALSE(l.train.empty());
+  auto text = *llama_tokenizer().decode(l.train[0].tokens, true);
+  EXPECT_NE(text.find("Today Date: 01 Jan 2025"), std::string::npos) << text;
+  EXPECT_EQ(trained_runs(llama_tokenizer(), l.train[0]), std::vector<std::string>{"Yes.<|eot_id|>"});
   // A template that raises (Gemma has no system role) reports the line and keeps the others.
   auto gemma = load_template("google-gemma-2-2b-it.jinja");
   Dataset g = load_ok(config_for(fixture("sharegpt.jsonl")), &gemma);

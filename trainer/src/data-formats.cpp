@@ -40,6 +40,7 @@ namespace {
 constexpr size_t MAX_LINE_BYTES = size_t(16) << 20;  // a longer JSONL line is reported, not parsed
 constexpr size_t MAX_ISSUES = 100;
 constexpr int MAX_JSON_DEPTH = 64;
+constexpr const char* FIXED_TEMPLATE_DATE = "2025-01-01";
 
 // The fallback when the model has no chat template: ChatML, as the chat session's fallback renders it,
 // plus EOS after each reply so a base model whose vocabulary lacks <|im_end|> learns to stop.
@@ -786,6 +787,9 @@ Expected<Dataset> load_dataset(const DataConfig& config, const Tokenizer& tokeni
   c.max_length = config.max_length;
   if (auto b = tokenizer.bos_id()) c.bos_text = tokenizer.token_text(*b);
   c.options.bos_token = c.bos_text;
+  // Templates that print today's date (strftime_now) must render the same text on every day, or a run
+  // resumed tomorrow would see other tokens.
+  if (auto day = parse_template_date(FIXED_TEMPLATE_DATE)) c.options.now = *day;
   if (auto e = tokenizer.eos_id()) c.options.eos_token = tokenizer.token_text(*e);
   std::optional<ChatTemplate> fallback;
   bool chat = format != DataFormat::text || (has_val_file && val_format != DataFormat::text);

@@ -6,6 +6,8 @@
  *   (train_on_all covers everything): the template is rendered for the conversation cut before and
  *   after each assistant message, and the characters in between are the trained span; tokens are
  *   trained when they lie inside one.
+ * - Templates that print today's date see a fixed one (2025-01-01), so a dataset tokenizes the same on
+ *   every day (a resumed run sees the same tokens).
  * - An assistant message with "weight": 0 (OpenAI's fine-tuning format; ShareGPT too) stays in the
  *   context but out of the loss.
  * - A malformed line never crashes the run: it is reported with its line number and skipped, or fails
