@@ -287,7 +287,9 @@ TEST(TrainModel, MergedWeightsReproduceTheLoraNetwork) {
   // Full fine-tuning's merged weights are its Params.
   auto wb = must(b->merged_weights());
   for (const Param* q : b->trainable())
-    if (q->name == "model.layers.1.self_attn.q_proj.weight") EXPECT_EQ(wb.layers[1].wq, q->value);
+    if (q->name == "model.layers.1.self_attn.q_proj.weight") {
+      EXPECT_EQ(wb.layers[1].wq, q->value);
+    }
 }
 
 TEST(TrainModel, DeterministicAndAccumulates) {
