@@ -11,7 +11,9 @@
 #include <QFile>
 #include <QLabel>
 #include <QMimeData>
+#include <QElapsedTimer>
 #include <QProcess>
+#include <QProgressBar>
 #include <QPushButton>
 #include <QSettings>
 #include <QSignalSpy>
@@ -61,10 +63,16 @@ class TestModelLibrary : public QObject {
   void removeRefusedWhileARunUsesTheModel();
   void chatWithItRequestsTheBaseVersion();
   void dropImports();
+  void bigFileShowsProgressAndStaysResponsive();
+  void cancelStopsTheImport();
 
  private:
   // Imports `path` through the page and waits for the result.
   bool importAndWait(const QString& path, store::Id* id = nullptr, QString* message = nullptr);
+
+  // The tiny model followed by `mib` MiB of padding (GGUF readers ignore bytes after the last tensor),
+  // so hashing takes long enough to watch.
+  QString bigCopy(int mib);
 
   std::unique_ptr<QTemporaryDir> m_dir;
   std::unique_ptr<AppContext> m_ctx;
@@ -345,6 +353,68 @@ void TestModelLibrary::dropImports() {
   QVERIFY(spy.wait(60000));
   QVERIFY(spy.at(0).at(0).toBool());
   QCOMPARE(m_page->tableModel()->rowCount(), 1);
+}
+
+QString TestModelLibrary::bigCopy(int mib) {
+  const QString path = m_dir->filePath(QStringLiteral("big.gguf"));
+  QFile::remove(path);
+  if (!QFile::copy(TINY, path)) return {};
+  QFile f(path);
+  if (!f.open(QIODevice::Append)) return {};
+  const QByteArray chunk(1 << 20, '\0');
+  for (int i = 0; i < mib; ++i) f.write(chunk);
+  return path;
+}
+
+void TestModelLibrary::bigFileShowsProgressAndStaysResponsive() {
+  const QString big = bigCopy(128);
+  QVERIFY(!big.isEmpty());
+  auto* bar = m_page->findChild<QProgressBar*>(QStringLiteral("importProgress"));
+  QVERIFY(bar);
+  QList<int> values;
+  connect(bar, &QProgressBar::valueChanged, this, [&](int v) { values << v; });
+  // The GUI thread must keep running its event loop while the worker hashes.
+  int ticks = 0;
+  QTimer timer;
+  connect(&timer, &QTimer::timeout, this, [&] { ++ticks; });
+  timer.start(10);
+  QElapsedTimer clock;
+  clock.start();
+  QSignalSpy spy(m_page.get(), &ModelLibraryPage::importFinished);
+  m_page->importPath(big);
+  QVERIFY(m_page->isImporting());
+  QVERIFY(!bar->parentWidget()->isHidden());
+  QVERIFY(spy.wait(120000));
+  const qint64 ms = clock.elapsed();
+  QVERIFY2(spy.at(0).at(0).toBool(), qPrintable(spy.at(0).at(2).toString()));
+  QVERIFY(bar->parentWidget()->isHidden());
+  int between = 0;
+  for (int v : values) between += v > 0 && v < 1000;
+  qInfo("hashed 128 MiB in %lld ms: %lld progress steps, %d timer ticks", ms, static_cast<long long>(values.size()), ticks);
+  QVERIFY2(between >= 3, "the progress bar should move through intermediate values");
+  QVERIFY2(ticks >= ms / 10 / 4, "the GUI thread was blocked during the import");
+  auto model = m_ctx->project()->model(spy.at(0).at(1).value<store::Id>());
+  QVERIFY(model.has_value());
+  QCOMPARE(QString::fromStdString(model->sha256), sha256sum(big));
+}
+
+void TestModelLibrary::cancelStopsTheImport() {
+  const QString big = bigCopy(384);
+  QVERIFY(!big.isEmpty());
+  auto* bar = m_page->findChild<QProgressBar*>(QStringLiteral("importProgress"));
+  QSignalSpy spy(m_page.get(), &ModelLibraryPage::importFinished);
+  m_page->importPath(big);
+  QTRY_VERIFY_WITH_TIMEOUT(bar->value() > 0, 30000);
+  QPushButton* cancel = nullptr;
+  for (auto* b : bar->parentWidget()->findChildren<QPushButton*>())
+    if (b->text() == QStringLiteral("Cancel")) cancel = b;
+  QVERIFY(cancel);
+  cancel->click();
+  QVERIFY(spy.wait(30000));
+  QVERIFY(!spy.at(0).at(0).toBool());
+  QVERIFY2(spy.at(0).at(2).toString().contains(QStringLiteral("cancelled")), qPrintable(spy.at(0).at(2).toString()));
+  QVERIFY(m_ctx->project()->models()->empty());
+  QCOMPARE(m_page->tableModel()->rowCount(), 0);
 }
 
 QTEST_MAIN(TestModelLibrary)
