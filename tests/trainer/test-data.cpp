@@ -11,6 +11,7 @@
 #include <sentencepiece_processor.h>
 
 #include <algorithm>
+#include <chrono>
 #include <cmath>
 #include <map>
 #include <set>
@@ -353,6 +354,18 @@ TEST(DataLoad, HugeLinesAndGarbageNeverCrash) {
   EXPECT_NE(d.issues[0].message.find("16 MiB"), std::string::npos);
   EXPECT_EQ(d.issues[1].line, 3);
   EXPECT_EQ(d.issues[2].line, 4);
+
+  // 40,000 one-letter turns: rendering every prefix would be quadratic; refused, not hung.
+  std::string turns = "{\"messages\": [";
+  for (int i = 0; i < 20000; ++i) turns += R"({"role": "user", "content": "q"}, {"role": "assistant", "content": "a"}, )";
+  turns += R"({"role": "user", "content": "q"}, {"role": "assistant", "content": "a"}]})";
+  test::write_text(dir / "turns.jsonl", turns + "\n" + good + "\n");
+  auto t0 = std::chrono::steady_clock::now();
+  Dataset t = load_ok(config_for(dir / "turns.jsonl"), &tmpl);
+  EXPECT_LT(std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count(), 10.0);
+  EXPECT_EQ(t.train.size(), 1u);
+  ASSERT_EQ(t.issues.size(), 1u);
+  EXPECT_NE(t.issues[0].message.find("too long"), std::string::npos);
 
   test::write_text(dir / "allbad.jsonl", "{\"messages\": 1}\n{\"messages\": 2}\n");
   auto r = load_dataset(config_for(dir / "allbad.jsonl"), llama_tokenizer(), &tmpl, 1);

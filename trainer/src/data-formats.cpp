@@ -40,6 +40,7 @@ namespace {
 constexpr size_t MAX_LINE_BYTES = size_t(16) << 20;  // a longer JSONL line is reported, not parsed
 constexpr size_t MAX_ISSUES = 100;
 constexpr int MAX_JSON_DEPTH = 64;
+constexpr size_t MAX_RENDER_WORK = size_t(1) << 30;  // replies x rendered bytes per conversation
 constexpr const char* FIXED_TEMPLATE_DATE = "2025-01-01";
 
 // The fallback when the model has no chat template: ChatML, as the chat session's fallback renders it,
@@ -532,6 +533,13 @@ void encode_chat(const ChatContext& c, const std::vector<Message>& msgs, int64_t
     return;
   }
   std::string full = std::move(*full_r);
+  // Each reply costs two renderings of the conversation so far: refuse quadratic blow-ups.
+  size_t n_replies = size_t(std::count_if(msgs.begin(), msgs.end(), [](const Message& m) { return m.role == "assistant"; }));
+  if (double(n_replies) * double(full.size()) > double(MAX_RENDER_WORK)) {
+    out.error = "the conversation is too long to place the loss mask (" + std::to_string(n_replies) + " replies, " +
+                std::to_string(full.size()) + " bytes rendered)";
+    return;
+  }
   std::vector<Span> trained;
   size_t search_from = 0;
   for (size_t i = 0; i < msgs.size(); ++i) {
