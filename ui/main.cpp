@@ -54,7 +54,8 @@ int main(int argc, char** argv) {
   parser.addHelpOption();
   parser.addPositionalArgument(QStringLiteral("PROJECT_FILE"),
                                QObject::tr("The project to open (default: the last one, or %1)")
-                                   .arg(QString::fromStdString(hearth::store::Project::defaultPath())));
+                                   .arg(QString::fromStdString(hearth::store::Project::defaultPath())),
+                               QStringLiteral("[PROJECT_FILE]"));
   parser.process(app);
 
   QString path;
