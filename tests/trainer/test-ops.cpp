@@ -15,6 +15,7 @@
 #include <numeric>
 #include <random>
 #include <tuple>
+#include <utility>
 #include <vector>
 
 #include "../../trainer/src/ops-internal.h"
@@ -309,6 +310,21 @@ TEST_F(OpsTest, RopeForwardBothLayoutsAndBackward) {
   ops::rope_forward(a.data(), B, T, nh, hd, f, RopeLayout::half_split);
   ops::rope_forward(b.data(), B, T, nh, hd, fd, RopeLayout::half_split);
   EXPECT_EQ(a, b);
+}
+
+TEST_F(OpsTest, RopeTablesFollowLengthAndFrequencies) {
+  // Calls with changing T and frequencies (the op caches its cos/sin table) each match the naive rotation.
+  const int64_t nh = 2, hd = 6;
+  for (auto [T, theta] : {std::pair<int64_t, float>{5, 100.0f}, {9, 100.0f}, {5, 10000.0f}, {5, 100.0f}}) {
+    hearth::ModelParams p;
+    p.head_dim = hd;
+    p.rope_theta = theta;
+    const auto f = ops::rope_inv_freq_f64(p);
+    Vec x = rand_vec(2 * T * nh * hd, 74), y = x;
+    ops::rope_forward(y.data(), 2, T, nh, hd, f, RopeLayout::interleaved);
+    EXPECT_LT(max_rel_diff(y, naive_rope(x, 2, T, nh, hd, f, RopeLayout::interleaved)), 1e-6)
+        << "T=" << T << " theta=" << theta;
+  }
 }
 
 TEST_F(OpsTest, RopeFrequenciesWithScaling) {

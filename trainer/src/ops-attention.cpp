@@ -27,6 +27,37 @@ namespace {
 
 constexpr int64_t Q_BLOCK = 64;  // query rows per sgemm block
 
+// cos/sin of t · f_i for t < T, as (T, half) tables; the last one is kept per thread, since a training
+// step rotates q and k of every layer with the same positions and frequencies.
+struct RopeTable {
+  int64_t T = 0;
+  std::vector<double> freq;
+  std::vector<float> cos, sin;
+};
+
+template <class F>
+const RopeTable& rope_table(int64_t T, int64_t half, const std::vector<F>& inv_freq, int nt) {
+  thread_local RopeTable tab;
+  bool same = tab.T == T && int64_t(tab.freq.size()) == half;
+  for (int64_t i = 0; same && i < half; ++i) same = tab.freq[size_t(i)] == double(inv_freq[size_t(i)]);
+  if (same) return tab;
+  tab.T = T;
+  tab.freq.assign(inv_freq.begin(), inv_freq.begin() + half);
+  tab.cos.resize(size_t(T * half));
+  tab.sin.resize(size_t(T * half));
+  float* cs = tab.cos.data();
+  float* sn = tab.sin.data();
+  const double* fr = tab.freq.data();
+#pragma omp parallel for schedule(static) num_threads(nt)
+  for (int64_t t = 0; t < T; ++t)
+    for (int64_t i = 0; i < half; ++i) {
+      const double a = double(t) * fr[i];  // in double, as the engine's RoPE
+      cs[t * half + i] = float(std::cos(a));
+      sn[t * half + i] = float(std::sin(a));
+    }
+  return tab;
+}
+
 template <class F>
 void rope_apply(float* x, int64_t B, int64_t T, int64_t n_heads, int64_t head_dim, const std::vector<F>& inv_freq,
                 RopeLayout layout, bool inverse) {
@@ -36,30 +67,42 @@ void rope_apply(float* x, int64_t B, int64_t T, int64_t n_heads, int64_t head_di
   if (int64_t(inv_freq.size()) < half)
     throw std::invalid_argument("rope: " + std::to_string(inv_freq.size()) + " frequencies given, " +
                                 std::to_string(half) + " expected (head_dim/2)");
-  if (B <= 0 || T <= 0 || half == 0) return;
+  if (B <= 0 || T <= 0 || half == 0 || n_heads <= 0) return;
   const int nt = detail::threads_for(B * T * n_heads * head_dim * 2);
-  std::vector<float> cs(size_t(T * half * 2));
-#pragma omp parallel for schedule(static) num_threads(nt)
-  for (int64_t t = 0; t < T; ++t)
-    for (int64_t i = 0; i < half; ++i) {
-      const double a = double(t) * double(inv_freq[size_t(i)]);
-      cs[size_t((t * half + i) * 2)] = float(std::cos(a));
-      cs[size_t((t * half + i) * 2 + 1)] = float(std::sin(a));
-    }
+  const RopeTable& tab = rope_table(T, half, inv_freq, detail::threads_for(T * half * 64));
   const bool inter = layout == RopeLayout::interleaved;
+  const float sgn = inverse ? -1.0f : 1.0f;
   const int64_t rows = B * T;
 #pragma omp parallel for schedule(static) num_threads(nt)
   for (int64_t r = 0; r < rows; ++r) {
-    const float* cst = cs.data() + (r % T) * half * 2;
+    const float* c = tab.cos.data() + (r % T) * half;
+    const float* sn = tab.sin.data() + (r % T) * half;
+    float s[512];  // sin with the direction's sign (half <= 512 in any model; checked below)
+    const int64_t hs = std::min<int64_t>(half, 512);
+    for (int64_t i = 0; i < hs; ++i) s[i] = sn[i] * sgn;
     for (int64_t h = 0; h < n_heads; ++h) {
       float* hv = x + (r * n_heads + h) * head_dim;
-      for (int64_t i = 0; i < half; ++i) {
-        const float c = cst[2 * i], s = inverse ? -cst[2 * i + 1] : cst[2 * i + 1];
-        const int64_t i0 = inter ? 2 * i : i;
-        const int64_t i1 = inter ? 2 * i + 1 : i + half;
-        const float x0 = hv[i0], x1 = hv[i1];
-        hv[i0] = x0 * c - x1 * s;
-        hv[i1] = x0 * s + x1 * c;
+      if (half > 512) {  // never in practice: plain loop
+        for (int64_t i = 0; i < half; ++i) {
+          const int64_t i0 = inter ? 2 * i : i, i1 = inter ? 2 * i + 1 : i + half;
+          const float x0 = hv[i0], x1 = hv[i1], si = sn[i] * sgn;
+          hv[i0] = x0 * c[i] - x1 * si;
+          hv[i1] = x0 * si + x1 * c[i];
+        }
+      } else if (inter) {
+        for (int64_t i = 0; i < half; ++i) {
+          const float x0 = hv[2 * i], x1 = hv[2 * i + 1];
+          hv[2 * i] = x0 * c[i] - x1 * s[i];
+          hv[2 * i + 1] = x0 * s[i] + x1 * c[i];
+        }
+      } else {
+        float* lo = hv;
+        float* hi = hv + half;
+        for (int64_t i = 0; i < half; ++i) {
+          const float x0 = lo[i], x1 = hi[i];
+          lo[i] = x0 * c[i] - x1 * s[i];
+          hi[i] = x0 * s[i] + x1 * c[i];
+        }
       }
     }
   }
