@@ -145,7 +145,7 @@ nlohmann::ordered_json config_value(const std::string& text) {
 }
 std::string config_text(const nlohmann::ordered_json& v) {
   if (v.is_string()) return v.get<std::string>();
-  return v.dump(2);
+  return v.dump(2, ' ', false, nlohmann::ordered_json::error_handler_t::replace);
 }
 
 std::string shape_text(const std::vector<int64_t>& s) {
@@ -215,7 +215,7 @@ Expected<fs::path> save_checkpoint(const fs::path& dir, const TrainState& state,
   for (const Param* p : params) add(p->name, p->shape, p->value);
   for (size_t i = 0; i < params.size(); ++i) add("optim.m." + params[i]->name, params[i]->shape, m[i]);
   for (size_t i = 0; i < params.size(); ++i) add("optim.v." + params[i]->name, params[i]->shape, v[i]);
-  std::string header_text = header.dump();
+  std::string header_text = header.dump(-1, ' ', false, nlohmann::ordered_json::error_handler_t::replace);
   header_text.append((8 - header_text.size() % 8) % 8, ' ');
   uint64_t header_len = header_text.size();
   unsigned char len_le[8];
@@ -240,7 +240,7 @@ Expected<fs::path> save_checkpoint(const fs::path& dir, const TrainState& state,
   js["tensors"] = params.size();
   js["config_hash"] = fnv1a_hex(config_text(cfg));
   js["config"] = cfg;
-  const std::string json_text = js.dump(2) + "\n";
+  const std::string json_text = js.dump(2, ' ', false, nlohmann::ordered_json::error_handler_t::replace) + "\n";
   if (auto r = write_file(tmp_dir / STATE_FILE, {{json_text.data(), json_text.size()}}); !r)
     return fail_clean(r.error());
   if (auto r = sync_dir(tmp_dir); !r) return fail_clean(r.error());
@@ -401,8 +401,8 @@ Expected<void> check_resume_config(const std::string& saved_config_json, const s
     if (free_keys.count(key) || (dot != std::string::npos && free_sections.count(key.substr(0, dot)))) continue;
     const nlohmann::json::json_pointer ptr("/" + (dot == std::string::npos ? key : key.substr(0, dot) + "/" + key.substr(dot + 1)));
     const bool in_a = a.contains(ptr), in_b = b.contains(ptr);
-    const std::string va = in_a ? a.at(ptr).dump() : "(absent)";
-    const std::string vb = in_b ? b.at(ptr).dump() : "(absent)";
+    const std::string va = in_a ? a.at(ptr).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) : "(absent)";
+    const std::string vb = in_b ? b.at(ptr).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) : "(absent)";
     if (va != vb)
       return make_error(ErrorCode::invalid_argument,
                         "cannot resume: " + key + " was " + va + " in the checkpoint's run and is " + vb + " now",

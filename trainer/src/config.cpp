@@ -323,7 +323,7 @@ Expected<void> apply_tree(TrainConfig& c, const YAML::Node& root, const Context&
     if (!it->first.IsScalar()) return fail(ctx.code, w, "expected a key name, got " + describe(it->first));
     const std::string key = it->first.Scalar();
     if (!seen.insert(key).second) return fail(ctx.code, w, "duplicate key '" + key + "'");
-    const YAML::Node& value = it->second;
+    const YAML::Node value = it->second;  // a copy: the iterator hands out a temporary pair
     if (is_section(key)) {
       if (value.IsNull()) continue;  // an empty section: defaults
       if (!value.IsMap())
@@ -377,7 +377,11 @@ Expected<void> apply_override(TrainConfig& c, const std::string& text, std::set<
   // Paths on the command line are relative to the current folder, as a shell user expects.
   std::error_code ec;
   Context ctx{w.origin, fs::current_path(ec), ErrorCode::invalid_argument, &set_keys};
-  return assign(c, *f, node, ctx, w);
+  try {
+    return assign(c, *f, node, ctx, w);
+  } catch (const std::exception& e) {
+    return fail(ErrorCode::invalid_argument, w, std::string("cannot read the value: ") + e.what());
+  }
 }
 
 // A float as the double its shortest decimal form denotes (0.1f -> 0.1), for readable JSON.
@@ -385,6 +389,17 @@ double float_as_double(float f) {
   if (!std::isfinite(f)) return double(f);
   std::string s = num_text(f);
   return std::strtod(s.c_str(), nullptr);
+}
+
+// apply_tree, with anything yaml-cpp throws from node access turned into a `format` error.
+Expected<void> apply_tree_guarded(TrainConfig& c, const YAML::Node& root, const Context& ctx) {
+  try {
+    return apply_tree(c, root, ctx);
+  } catch (const YAML::Exception& e) {
+    return fail(ErrorCode::format, Where{ctx.origin, e.mark.line}, "malformed YAML: " + e.msg);
+  } catch (const std::exception& e) {
+    return fail(ErrorCode::format, Where{ctx.origin, -1}, std::string("cannot read the configuration: ") + e.what());
+  }
 }
 
 // Defaults that depend on another key: output.formats, when not given, holds only the formats the
@@ -408,7 +423,7 @@ Expected<TrainConfig> parse_config_text(const std::string& yaml, const fs::path&
   } catch (const YAML::Exception& e) {
     return fail(ErrorCode::format, Where{ctx.origin, e.mark.line}, "malformed YAML: " + e.msg);
   }
-  HEARTH_TRY_VOID(apply_tree(c, root, ctx));
+  HEARTH_TRY_VOID(apply_tree_guarded(c, root, ctx));
   for (const auto& o : overrides) HEARTH_TRY_VOID(apply_override(c, o, set_keys));
   apply_dependent_defaults(c, set_keys);
   return c;
@@ -433,7 +448,7 @@ Expected<TrainConfig> parse_config_file(const fs::path& path, const std::vector<
   if (base.empty()) base = ".";
   std::set<std::string> set_keys;
   Context ctx{path.string(), base, ErrorCode::format, &set_keys};
-  HEARTH_TRY_VOID(apply_tree(c, root, ctx));
+  HEARTH_TRY_VOID(apply_tree_guarded(c, root, ctx));
   for (const auto& o : overrides) HEARTH_TRY_VOID(apply_override(c, o, set_keys));
   apply_dependent_defaults(c, set_keys);
   c.source = path;
@@ -499,7 +514,8 @@ std::string config_to_json(const TrainConfig& c_in) {
         },
         f.ref(c));
   }
-  return j.dump(2);
+  // Strings that are not UTF-8 (a name given as raw bytes) get U+FFFD instead of an exception.
+  return j.dump(2, ' ', false, nlohmann::ordered_json::error_handler_t::replace);
 }
 
 std::string config_to_yaml(const TrainConfig& c_in) {
