@@ -47,9 +47,10 @@ QString footerOf(const store::Message& m) {
   parts << QObject::tr("%n token(s)", nullptr, int(m.completionTokens));
   auto sp = nlohmann::json::parse(m.samplingParams, nullptr, false);
   if (m.energyJoules) {
-    QString sensor;
-    if (sp.is_object() && sp.contains("energy") && sp["energy"].is_object())
-      sensor = qs(sp["energy"].value("sensor", std::string()));
+    QString sensor;  // the row may have been written by another program: check every type
+    if (sp.is_object() && sp.contains("energy") && sp["energy"].is_object() && sp["energy"].contains("sensor") &&
+        sp["energy"]["sensor"].is_string())
+      sensor = qs(sp["energy"]["sensor"].get<std::string>());
     QString e = m.completionTokens > 0
                     ? QObject::tr("%1 J/token").arg(*m.energyJoules / double(m.completionTokens), 0, 'g', 3)
                     : QObject::tr("%1 J").arg(*m.energyJoules, 0, 'g', 3);
@@ -61,7 +62,7 @@ QString footerOf(const store::Message& m) {
 
 bool isPartial(const store::Message& m) {
   auto sp = nlohmann::json::parse(m.samplingParams, nullptr, false);
-  return sp.is_object() && sp.value("partial", false);
+  return sp.is_object() && sp.contains("partial") && sp["partial"].is_boolean() && sp["partial"].get<bool>();
 }
 
 }  // namespace

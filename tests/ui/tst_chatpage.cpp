@@ -251,6 +251,33 @@ class TestChatPage : public QObject {
     QVERIFY(stored(*m_ctx, victim).empty());
   }
 
+  void oddlyTypedStoredFieldsStillShow() {
+    // Rows written by another program (or an older Hearth) with unexpected JSON types.
+    store::Conversation c;
+    c.title = "odd";
+    store::Id conv = *m_ctx->project()->createConversation(c);
+    store::Message u;
+    u.conversationId = conv;
+    u.role = "user";
+    u.content = "hi";
+    u.samplingParams = R"({"temperature":"hot","max_tokens":[1],"seed":-3})";
+    store::Id uid = *m_ctx->project()->addMessage(u);
+    store::Message a = u;
+    a.role = "assistant";
+    a.parentId = uid;
+    a.content = "hello";
+    a.energyJoules = 2.0;
+    a.completionTokens = 4;
+    a.samplingParams = R"({"energy":{"sensor":5},"partial":"yes"})";
+    QVERIFY(m_ctx->project()->addMessage(a).has_value());
+    auto page = makePage(4);
+    page->openConversation(conv);
+    QCOMPARE(page->messageView()->messageCount(), 2);
+    auto* footer = widgetAt(*page, 1)->findChild<QLabel*>(QStringLiteral("messageFooter"));
+    QVERIFY2(footer->text().contains(QStringLiteral("0.5 J/token")), qPrintable(footer->text()));
+    QVERIFY(page->settingsPanel()->settings().maxTokens == 4);  // the odd value ignored
+  }
+
   void brokenModelShowsAnErrorInThePage() {
     QString broken = m_dir.filePath(QStringLiteral("broken.gguf"));
     {
