@@ -4,8 +4,9 @@
  * Non-obvious choices:
  * - Chat rows go through the model's own chat template. The loss covers the assistant replies only
  *   (train_on_all covers everything): the template is rendered for the conversation cut before and
- *   after each assistant message, and the characters in between are the trained span; tokens are
- *   trained when they lie inside one.
+ *   after each assistant message, and the characters in between are the trained span (the reply and
+ *   the template's end-of-turn); the whole text is tokenized at once and a token is trained when its
+ *   byte span overlaps a trained span (data-formats.cpp says how the spans are found).
  * - Templates that print today's date see a fixed one (2025-01-01), so a dataset tokenizes the same on
  *   every day (a resumed run sees the same tokens).
  * - An assistant message with "weight": 0 (OpenAI's fine-tuning format; ShareGPT too) stays in the
@@ -134,6 +135,12 @@ class BatchIterator {
 
 // Trains a SentencePiece model on a text corpus (pretraining). Writes `model_prefix`.model and returns
 // the GGUF tokenizer metadata (tokens, scores, types, bos/eos/unk ids) for the model writer.
+// model_type "bpe" or "unigram"; byte fallback on, identity normalization, one thread, seeded. The
+// vocabulary may come out smaller than vocab_size on a small corpus: size the model by tokens.size().
+// A GGUF file stores no SentencePiece model type and is read as BPE (as llama.cpp does), so only a
+// "bpe" vocabulary encodes in GGUF exactly as libsentencepiece encodes with the .model file; a
+// "unigram" one still round-trips text, with other splits. Errors: invalid_argument (empty corpus,
+// unknown type, vocab_size < 300, training failed), not_found / io for corpus files.
 Expected<TokenizerData> train_sentencepiece(const std::vector<std::filesystem::path>& corpus,
                                             const std::filesystem::path& model_prefix, int64_t vocab_size,
                                             const std::string& model_type, uint64_t seed);
