@@ -45,7 +45,7 @@ void rmsnorm_backward(float* dx, float* dw, const float* dy, const float* x, con
 // Rotary embedding, in place, on (B·T, n_heads, head_dim) q or k rows; position of row r is r % T.
 // `inv_freq` (head_dim/2) are the angular frequencies (scaling applied); layout half_split pairs
 // (i, i + head_dim/2), interleaved pairs (2i, 2i+1). Backward applies the inverse rotation to the
-// gradient (in place).
+// gradient (in place). The cos/sin table of the last (T, frequencies) is kept per calling thread.
 void rope_forward(float* x, int64_t B, int64_t T, int64_t n_heads, int64_t head_dim,
                   const std::vector<float>& inv_freq, RopeLayout layout);
 void rope_backward(float* dx, int64_t B, int64_t T, int64_t n_heads, int64_t head_dim,
@@ -109,7 +109,8 @@ double classifier_forward_backward(float* dx, float* dw, const float* x, const f
 void dropout_forward(float* out, const float* x, int64_t n, float p, uint64_t seed);
 void dropout_backward(float* dx, const float* dout, int64_t n, float p, uint64_t seed);
 
-// Number of OpenMP threads the ops use (0: hardware threads); also sets OpenBLAS's. Process-wide: every
+// Number of OpenMP threads the ops use (0: hardware threads). OpenBLAS is kept at one thread: matrix
+// products are split over the OpenMP threads by gemm (one pool, none spinning). Process-wide: every
 // op passes it to its parallel loops, so it holds whichever thread calls the ops. threads() returns the
 // resolved count (it calls set_threads(0) on first use when nobody has). Results are bit-identical run to
 // run for one count; attention, rope, norms, embedding and dropout are identical across counts too.
