@@ -482,6 +482,12 @@ TEST_F(OpsTest, SwigluForwardAndBackward) {
   ops::swiglu_backward(dg.data(), du.data(), R.data(), g.data(), u.data(), n);
   EXPECT_LT(fd_error("swiglu dgate", g, dg, dg0, loss), FD_TOL);
   EXPECT_LT(fd_error("swiglu dup", u, du, du0, loss), FD_TOL);
+  // One gradient at a time gives the same values.
+  Vec dg1 = dg0, du1 = du0;
+  ops::swiglu_backward(dg1.data(), nullptr, R.data(), g.data(), u.data(), n);
+  ops::swiglu_backward(nullptr, du1.data(), R.data(), g.data(), u.data(), n);
+  EXPECT_EQ(dg1, dg);
+  EXPECT_EQ(du1, du);
 }
 
 TEST_F(OpsTest, EmbeddingForwardAndBackward) {
