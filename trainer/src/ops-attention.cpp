@@ -225,7 +225,8 @@ void attention_backward(float* dq, float* dk, float* dv, const float* dout, cons
   float* tv = nullptr;
   if (group > 1 && (dk || dv)) {
     const size_t per = size_t(B * n_head * T * hd);
-    group_scratch.assign(per * ((dk ? 1 : 0) + (dv ? 1 : 0)), 0.0f);
+    const size_t need = per * ((dk ? 1 : 0) + (dv ? 1 : 0));
+    if (group_scratch.size() < need) group_scratch.resize(need);  // each work item zeroes its own slices
     tk = dk ? group_scratch.data() : nullptr;
     tv = dv ? group_scratch.data() + (dk ? per : 0) : nullptr;
   }
@@ -241,6 +242,10 @@ void attention_backward(float* dq, float* dk, float* dv, const float* dout, cons
       float* dkb = group > 1 ? (tk ? tk + w * T * hd : nullptr) : (dk ? dk + b * T * ks + kh * hd : nullptr);
       float* dvb = group > 1 ? (tv ? tv + w * T * hd : nullptr) : (dv ? dv + b * T * ks + kh * hd : nullptr);
       const int64_t kvs = group > 1 ? hd : ks;
+      if (group > 1) {
+        if (dkb) std::fill(dkb, dkb + T * hd, 0.0f);
+        if (dvb) std::fill(dvb, dvb + T * hd, 0.0f);
+      }
       const float* qb = q + b * T * qs + h * hd;
       const float* dob = dout + b * T * qs + h * hd;
       float* dqb = dq ? dq + b * T * qs + h * hd : nullptr;
