@@ -209,7 +209,9 @@ TEST(TrainIntegration, PretrainThenLoraRecordedWithLineageAndEnergy) {
   ASSERT_TRUE(must(p.verifyChain()).ok);
 
   // 4. The new version answers: the merged GGUF, and the base with the adapter applied on the fly.
-  const std::string prompt = "'### User:\nTell me about the river and the stone.\n\n### Assistant:\n'";
+  // The pretrained model has no chat template: the trainer used the ChatML fallback (data.h).
+  const std::string prompt =
+      "'<|im_start|>user\nTell me about the river and the stone.<|im_end|>\n<|im_start|>assistant\n'";
   auto g1 = hearth::test::run(hearth::test::cli() + " generate -m '" + lr.outputs["gguf-f16"] + "' -p " + prompt +
                               " -n 10 --temp 0 -t 2");
   ASSERT_EQ(g1.exit_code, 0) << g1.err;

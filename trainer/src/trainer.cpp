@@ -40,16 +40,6 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 
-// Used for chat-shaped data when the base model carries no chat template (plain text markers, so any
-// vocabulary can encode them; the EOS text ends each reply so the model learns to stop).
-constexpr const char* FALLBACK_TEMPLATE =
-    "{% for m in messages %}"
-    "{% if m['role'] == 'system' %}{{ m['content'] }}\n\n"
-    "{% elif m['role'] == 'user' %}### User:\n{{ m['content'] }}\n\n"
-    "{% elif m['role'] == 'assistant' %}### Assistant:\n{{ m['content'] }}{{ eos_token }}\n\n"
-    "{% endif %}{% endfor %}"
-    "{% if add_generation_prompt %}### Assistant:\n{% endif %}";
-
 void say(const TrainCallbacks& cb, const std::string& s) {
   if (cb.on_message) cb.on_message(s);
 }
@@ -128,7 +118,9 @@ Expected<void> prepare_tokenizer(const TrainConfig& c, const fs::path& run_dir, 
     HEARTH_TRY(Tokenizer t, load_tokenizer(c.model));
     s.tokenizer = std::move(t);
     const auto& ct = s.base->desc().tokenizer.chat_template;
-    HEARTH_TRY(ChatTemplate tp, ChatTemplate::parse(ct ? *ct : std::string(FALLBACK_TEMPLATE)));
+    // No template in the base: data.h's ChatML fallback (with EOS after each reply), the same one the chat
+    // session uses, so a model fine-tuned here is later prompted exactly as it was trained.
+    HEARTH_TRY(ChatTemplate tp, ChatTemplate::parse(ct ? *ct : std::string(fallback_chat_template())));
     s.tmpl = std::move(tp);
     return {};
   }
@@ -382,6 +374,14 @@ Expected<TrainResult> run_training(const TrainConfig& config, const fs::path& ru
       break;
     }
     const double grad_norm = clip_grad_norm(params, c.training.max_grad_norm);
+    // A NaN or infinite loss/gradient would poison every weight through AdamW's moments: stop before
+    // the update, so the newest checkpoint and the weights stay usable.
+    if (!std::isfinite(grad_norm) || !std::isfinite(loss_sum))
+      return make_error(ErrorCode::out_of_range,
+                        "step " + std::to_string(st.step + 1) + ": the " +
+                            (std::isfinite(loss_sum) ? "gradient norm" : "loss") +
+                            " is not finite (NaN or infinity); the weights were not updated",
+                        "lower training.lr (or raise training.warmup_steps) and resume from the last checkpoint");
     const double lr = learning_rate(c.training.schedule, c.training.lr, st.step, total, c.training.warmup_steps,
                                     c.training.min_lr_ratio);
     opt.step(lr);

@@ -38,7 +38,7 @@ struct PretrainShape {             // method: pretrain
   Architecture arch = Architecture::llama;
   int64_t n_layer = 4, n_embd = 128, n_head = 4, n_head_kv = 4, n_ff = 344, n_ctx = 256;
   int64_t vocab_size = 2000;       // SentencePiece vocabulary trained on the corpus
-  std::string tokenizer_type = "unigram";  // SentencePiece model_type: unigram or bpe
+  std::string tokenizer_type = "bpe";  // SentencePiece model_type: bpe (exact in GGUF) or unigram
 };
 
 struct DataConfig {
@@ -83,8 +83,8 @@ struct CheckpointConfig {
 };
 
 struct OutputConfig {
-  std::filesystem::path dir;  // empty: <project folder>/runs/<run id>-<name>
-  std::string name;           // model version label; empty: "<base name>-<method>-<run id>"
+  std::filesystem::path dir;  // empty: <run folder>/output (run folder: <project folder>/runs/<UTC time>-<name>)
+  std::string name;           // model version label; empty: the run name, else "<base name>-<method>"
   // Any of: peft, gguf-lora (LoRA only), safetensors (merged), gguf-f16, gguf-q8_0, gguf-q4_k.
   std::vector<std::string> formats = {"peft", "gguf-lora", "gguf-f16"};
 };
