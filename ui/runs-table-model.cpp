@@ -9,8 +9,16 @@
 #include <QJsonObject>
 #include <map>
 
+#include "hearth/telemetry/energy.h"
+
 namespace hearth::ui {
 namespace {
+
+// A number shown with `decimals` after scaling, "—" when absent; the raw value (-1 when absent) to sort.
+QVariant figure(const std::optional<double>& v, double scale, int decimals, bool sort) {
+  if (sort) return v ? QVariant(*v) : QVariant(-1.0);
+  return v ? QString::number(*v * scale, 'f', decimals) : QStringLiteral("—");
+}
 
 QDateTime parseTime(const std::optional<std::string>& iso) {
   if (!iso || iso->empty()) return {};
@@ -62,7 +70,20 @@ Expected<void> RunsTableModel::reload(store::Project& project) {
       row.dataset = it->second;
     }
     const QJsonObject metrics = QJsonDocument::fromJson(QByteArray::fromStdString(r.finalMetrics)).object();
-    if (metrics.value(QStringLiteral("loss")).isDouble()) row.finalLoss = metrics.value(QStringLiteral("loss")).toDouble();
+    const QJsonObject best = QJsonDocument::fromJson(QByteArray::fromStdString(r.bestMetrics)).object();
+    const QJsonObject config = QJsonDocument::fromJson(QByteArray::fromStdString(r.config)).object();
+    auto number = [](const QJsonObject& o, const char* key) -> std::optional<double> {
+      const QJsonValue v = o.value(QLatin1String(key));
+      return v.isDouble() ? std::optional<double>(v.toDouble()) : std::nullopt;
+    };
+    row.method = config.value(QStringLiteral("method")).toString();
+    row.finalLoss = number(metrics, "loss");
+    row.finalValLoss = number(metrics, "val_loss");
+    row.bestValLoss = number(best, "val_loss");
+    const auto tokens = number(metrics, "tokens_seen"), elapsed = number(metrics, "elapsed_s");
+    if (tokens && elapsed && *elapsed > 0) row.tokensPerSecond = *tokens / *elapsed;
+    if (r.energyJoules)
+      row.co2eGrams = telemetry::co2eGrams(*r.energyJoules, number(metrics, "grid_g_per_kwh").value_or(telemetry::DEFAULT_GRID_G_PER_KWH));
     const QDateTime started = parseTime(r.startedAt);
     const QDateTime finished = parseTime(r.finishedAt);
     if (started.isValid()) {
@@ -104,7 +125,9 @@ QVariant RunsTableModel::data(const QModelIndex& index, int role) const {
   }
   if (role == Qt::TextAlignmentRole) {
     switch (index.column()) {
-      case FINAL_LOSS: case ENERGY: case DURATION: return QVariant(Qt::AlignRight | Qt::AlignVCenter);
+      case FINAL_LOSS: case FINAL_VAL_LOSS: case BEST_VAL_LOSS: case TOKENS_PER_S: case ENERGY: case CO2E:
+      case DURATION:
+        return QVariant(Qt::AlignRight | Qt::AlignVCenter);
       default: return {};
     }
   }
@@ -116,9 +139,12 @@ QVariant RunsTableModel::data(const QModelIndex& index, int role) const {
     case KIND: return QString::fromStdString(r.kind);
     case BASE_MODEL: return row->baseModel;
     case DATASET: return row->dataset;
-    case FINAL_LOSS:
-      if (sort) return row->finalLoss ? QVariant(*row->finalLoss) : QVariant(-1.0);
-      return row->finalLoss ? QString::number(*row->finalLoss, 'f', 4) : QStringLiteral("—");
+    case METHOD: return row->method;
+    case FINAL_LOSS: return figure(row->finalLoss, 1.0, 4, sort);
+    case FINAL_VAL_LOSS: return figure(row->finalValLoss, 1.0, 4, sort);
+    case BEST_VAL_LOSS: return figure(row->bestValLoss, 1.0, 4, sort);
+    case TOKENS_PER_S: return figure(row->tokensPerSecond, 1.0, 1, sort);
+    case CO2E: return figure(row->co2eGrams, 1.0, 2, sort);
     case ENERGY:
       if (sort) return r.energyJoules ? QVariant(*r.energyJoules) : QVariant(-1.0);
       return r.energyJoules ? QString::number(*r.energyJoules / 3.6e6, 'f', 5) : QStringLiteral("—");
@@ -142,7 +168,12 @@ QVariant RunsTableModel::headerData(int section, Qt::Orientation orientation, in
     case KIND: return tr("Kind");
     case BASE_MODEL: return tr("Base model");
     case DATASET: return tr("Dataset");
+    case METHOD: return tr("Method");
     case FINAL_LOSS: return tr("Final loss");
+    case FINAL_VAL_LOSS: return tr("Final val. loss");
+    case BEST_VAL_LOSS: return tr("Best val. loss");
+    case TOKENS_PER_S: return tr("Tokens/s");
+    case CO2E: return tr("CO2e (g)");
     case ENERGY: return tr("Energy (kWh)");
     case DURATION: return tr("Duration");
     case STARTED: return tr("Started");

@@ -1,5 +1,12 @@
 /* RunsTableModel: the runs of the project for the Runs page: status, name, kind, base model, dataset,
- * final loss, energy (kWh), duration and start time, with raw values under SORT_ROLE for sorting.
+ * method, final (training) loss, final and best validation loss, tokens/s, energy (kWh), CO2e (g),
+ * duration and start time, with raw values under SORT_ROLE (= Qt::UserRole + 2) for sorting.
+ *
+ * Figures come from the run record only (finalMetrics, bestMetrics, energyJoules, config.method), never
+ * from its metric series, so a reload stays one query however long the runs are. Tokens/s is
+ * finalMetrics.tokens_seen / finalMetrics.elapsed_s. CO2e uses the grid intensity the run recorded
+ * (finalMetrics.grid_g_per_kwh), else telemetry::DEFAULT_GRID_G_PER_KWH. Missing figures show "—"
+ * and sort as -1.
  *
  * Non-obvious choice: names of base models and datasets are resolved once per reload (a run refers to
  * them by id) and kept in the row, so sorting and painting never query the store.
@@ -21,7 +28,10 @@ namespace hearth::ui {
 class RunsTableModel : public QAbstractTableModel {
   Q_OBJECT
  public:
-  enum Column { STATUS, NAME, KIND, BASE_MODEL, DATASET, FINAL_LOSS, ENERGY, DURATION, STARTED, COLUMN_COUNT };
+  enum Column {
+    STATUS, NAME, KIND, BASE_MODEL, DATASET, METHOD, FINAL_LOSS, FINAL_VAL_LOSS, BEST_VAL_LOSS, TOKENS_PER_S,
+    ENERGY, CO2E, DURATION, STARTED, COLUMN_COUNT
+  };
   static constexpr int ID_ROLE = Qt::UserRole + 1;
   static constexpr int SORT_ROLE = Qt::UserRole + 2;
 
@@ -29,7 +39,12 @@ class RunsTableModel : public QAbstractTableModel {
     store::Run run;
     QString baseModel;  // "name (label)" or empty
     QString dataset;
+    QString method;  // config.method: lora, full, pretrain (empty for runs without one)
     std::optional<double> finalLoss;
+    std::optional<double> finalValLoss;
+    std::optional<double> bestValLoss;
+    std::optional<double> tokensPerSecond;
+    std::optional<double> co2eGrams;
     std::optional<double> seconds;  // finished - started, or now - started while running
   };
 
