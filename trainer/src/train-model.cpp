@@ -137,14 +137,14 @@ struct LayerView {
 
 // Saved activations of one layer (all (N, ·) row-major, N = B·T).
 struct LayerActs {
-  float *h1 = nullptr, *rstd1 = nullptr;          // attention norm output (N, D), 1/rms (N)
+  float* rstd1 = nullptr;                         // attention norm: 1/rms (N); its output is recomputed
   float *q_lin = nullptr, *rstd_q = nullptr;      // qk-norm only: q before the norm (N, Q), (N·Hq)
   float *k_lin = nullptr, *rstd_k = nullptr;      // (N, K), (N·Hkv)
   float *q = nullptr, *k = nullptr, *v = nullptr; // after bias, norm and RoPE: (N, Q), (N, K), (N, K)
   float* att = nullptr;                           // softmax probabilities (B, Hq, T, T)
   float* ao = nullptr;                            // attention output (N, Q)
   float* x_mid = nullptr;                         // residual after attention (N, D)
-  float *h2 = nullptr, *rstd2 = nullptr;          // ffn norm output (N, D), (N)
+  float* rstd2 = nullptr;                         // ffn norm: 1/rms (N); its output is recomputed
   float *gate = nullptr, *up = nullptr;           // (N, F) each
   std::array<float*, N_TARGETS> u{};              // LoRA: dropout(x) · A^T (N, rank)
 };
@@ -185,6 +185,7 @@ struct TrainModel::Impl {
   std::vector<float*> xs;        // residual stream: xs[l] is layer l's input, xs[L] the last output
   std::vector<LayerActs> acts;   // L sets (keep all) or 1 (recompute / evaluate)
   float *xf = nullptr, *rstd_f = nullptr;
+  float* hn = nullptr;  // a norm's output (N, D): h1, then h2; not kept per layer (cheap to redo)
   float *hswi = nullptr, *dhswi = nullptr, *dgate = nullptr, *dup = nullptr, *dh = nullptr, *dao = nullptr;
   float *dq = nullptr, *dk = nullptr, *dv = nullptr, *dq_lin = nullptr, *dk_lin = nullptr;
   float *tmp1 = nullptr, *tmp2 = nullptr, *du = nullptr, *dx = nullptr, *dxf = nullptr;
@@ -408,7 +409,7 @@ struct TrainModel::Impl {
     acts.assign(size_t(keep_all ? std::max<int64_t>(L, 1) : 1), LayerActs{});
     for (size_t i = 0; i < acts.size(); ++i) {
       LayerActs& a = acts[i];
-      a.h1 = bm.take(N * D), a.rstd1 = bm.take(N);
+      a.rstd1 = bm.take(N);
       if (p.has_qk_norm) {
         a.q_lin = bm.take(N * Q), a.rstd_q = bm.take(N * Hq);
         a.k_lin = bm.take(N * K), a.rstd_k = bm.take(N * Hkv);
@@ -417,13 +418,14 @@ struct TrainModel::Impl {
       a.att = bm.take(B * Hq * T * T);
       a.ao = bm.take(N * Q);
       a.x_mid = bm.take(N * D);
-      a.h2 = bm.take(N * D), a.rstd2 = bm.take(N);
+      a.rstd2 = bm.take(N);
       a.gate = bm.take(N * F), a.up = bm.take(N * F);
       if (is_lora())
         for (int t = 0; t < N_TARGETS; ++t)
           if (any_layer_targets(t)) a.u[size_t(t)] = bm.take(N * R);
     }
     xf = bm.take(N * D), rstd_f = bm.take(N);
+    hn = bm.take(N * D);
     hswi = bm.take(N * F);
     tmp1 = bm.take(N * Fmax);
     tmp2 = bm.take(N * Fmax);
@@ -538,12 +540,12 @@ struct TrainModel::Impl {
                      uint64_t seed) {
     const float eps = p.rms_eps;
     const int64_t pq = permuted_qk ? Hq : 0, pk = permuted_qk ? Hkv : 0;
-    ops::rmsnorm_forward(a.h1, a.rstd1, x_in, w.attn_norm, N, D, eps);
+    ops::rmsnorm_forward(hn, a.rstd1, x_in, w.attn_norm, N, D, eps);
     float* qdst = p.has_qk_norm ? a.q_lin : a.q;
     float* kdst = p.has_qk_norm ? a.k_lin : a.k;
-    lin_forward(qdst, a.h1, w.wq, w.bq, D, Q, false, l, T_Q, a.u[T_Q], pq, train, seed);
-    lin_forward(kdst, a.h1, w.wk, w.bk, D, K, false, l, T_K, a.u[T_K], pk, train, seed);
-    lin_forward(a.v, a.h1, w.wv, w.bv, D, K, false, l, T_V, a.u[T_V], 0, train, seed);
+    lin_forward(qdst, hn, w.wq, w.bq, D, Q, false, l, T_Q, a.u[T_Q], pq, train, seed);
+    lin_forward(kdst, hn, w.wk, w.bk, D, K, false, l, T_K, a.u[T_K], pk, train, seed);
+    lin_forward(a.v, hn, w.wv, w.bv, D, K, false, l, T_V, a.u[T_V], 0, train, seed);
     if (p.has_qk_norm) {
       ops::rmsnorm_forward(a.q, a.rstd_q, a.q_lin, w.q_norm, N * Hq, hd, eps);
       ops::rmsnorm_forward(a.k, a.rstd_k, a.k_lin, w.k_norm, N * Hkv, hd, eps);
@@ -553,9 +555,9 @@ struct TrainModel::Impl {
     ops::attention_forward(a.ao, a.att, a.q, a.k, a.v, B, T, Hq, Hkv, hd);
     copy_f(a.x_mid, x_in, N * D);
     lin_forward(a.x_mid, a.ao, w.wo, w.bo, Q, D, true, l, T_O, a.u[T_O], 0, train, seed);
-    ops::rmsnorm_forward(a.h2, a.rstd2, a.x_mid, w.ffn_norm, N, D, eps);
-    lin_forward(a.gate, a.h2, w.gate, nullptr, D, F, false, l, T_GATE, a.u[T_GATE], 0, train, seed);
-    lin_forward(a.up, a.h2, w.up, nullptr, D, F, false, l, T_UP, a.u[T_UP], 0, train, seed);
+    ops::rmsnorm_forward(hn, a.rstd2, a.x_mid, w.ffn_norm, N, D, eps);
+    lin_forward(a.gate, hn, w.gate, nullptr, D, F, false, l, T_GATE, a.u[T_GATE], 0, train, seed);
+    lin_forward(a.up, hn, w.up, nullptr, D, F, false, l, T_UP, a.u[T_UP], 0, train, seed);
     if (!x_out) return;
     ops::swiglu_forward(hswi, a.gate, a.up, N * F);
     copy_f(x_out, a.x_mid, N * D);
@@ -576,8 +578,9 @@ struct TrainModel::Impl {
     fill_zero(dup, N * F);
     ops::swiglu_backward(dgate, dup, dhswi, a.gate, a.up, N * F);
     fill_zero(dh, N * D);
-    lin_backward(dh, w.d_gate, nullptr, dgate, a.h2, w.gate, D, F, l, T_GATE, a.u[T_GATE], 0, seed);
-    lin_backward(dh, w.d_up, nullptr, dup, a.h2, w.up, D, F, l, T_UP, a.u[T_UP], 0, seed);
+    ops::rmsnorm_forward(hn, a.rstd2, a.x_mid, w.ffn_norm, N, D, p.rms_eps);  // h2 again
+    lin_backward(dh, w.d_gate, nullptr, dgate, hn, w.gate, D, F, l, T_GATE, a.u[T_GATE], 0, seed);
+    lin_backward(dh, w.d_up, nullptr, dup, hn, w.up, D, F, l, T_UP, a.u[T_UP], 0, seed);
     ops::rmsnorm_backward(dx, w.d_ffn_norm, dh, a.x_mid, w.ffn_norm, a.rstd2, N, D);
 
     fill_zero(dao, N * Q);
@@ -598,10 +601,11 @@ struct TrainModel::Impl {
       dqp = dq_lin, dkp = dk_lin;
     }
     float* dh1 = need_dx_in ? dh : nullptr;
+    ops::rmsnorm_forward(hn, a.rstd1, x_in, w.attn_norm, N, D, p.rms_eps);  // h1 again
     if (dh1) fill_zero(dh1, N * D);
-    lin_backward(dh1, w.d_wq, w.d_bq, dqp, a.h1, w.wq, D, Q, l, T_Q, a.u[T_Q], pq, seed);
-    lin_backward(dh1, w.d_wk, w.d_bk, dkp, a.h1, w.wk, D, K, l, T_K, a.u[T_K], pk, seed);
-    lin_backward(dh1, w.d_wv, w.d_bv, dv, a.h1, w.wv, D, K, l, T_V, a.u[T_V], 0, seed);
+    lin_backward(dh1, w.d_wq, w.d_bq, dqp, hn, w.wq, D, Q, l, T_Q, a.u[T_Q], pq, seed);
+    lin_backward(dh1, w.d_wk, w.d_bk, dkp, hn, w.wk, D, K, l, T_K, a.u[T_K], pk, seed);
+    lin_backward(dh1, w.d_wv, w.d_bv, dv, hn, w.wv, D, K, l, T_V, a.u[T_V], 0, seed);
     if (dh1) ops::rmsnorm_backward(dx, w.d_attn_norm, dh1, x_in, w.attn_norm, a.rstd1, N, D);
   }
 
