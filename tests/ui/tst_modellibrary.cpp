@@ -65,6 +65,7 @@ class TestModelLibrary : public QObject {
   void dropImports();
   void bigFileShowsProgressAndStaysResponsive();
   void cancelStopsTheImport();
+  void closingThePageDuringAnImport();
 
  private:
   // Imports `path` through the page and waits for the result.
@@ -415,6 +416,21 @@ void TestModelLibrary::cancelStopsTheImport() {
   QVERIFY2(spy.at(0).at(2).toString().contains(QStringLiteral("cancelled")), qPrintable(spy.at(0).at(2).toString()));
   QVERIFY(m_ctx->project()->models()->empty());
   QCOMPARE(m_page->tableModel()->rowCount(), 0);
+}
+
+void TestModelLibrary::closingThePageDuringAnImport() {
+  const QString big = bigCopy(384);
+  QVERIFY(!big.isEmpty());
+  auto* bar = m_page->findChild<QProgressBar*>(QStringLiteral("importProgress"));
+  m_page->importPath(big);
+  m_page->importPath(TINY);  // queued behind it; must not start after the page is gone
+  QTRY_VERIFY_WITH_TIMEOUT(bar->value() > 0, 30000);
+  QElapsedTimer clock;
+  clock.start();
+  m_page.reset();  // cancels the worker and waits for it
+  QVERIFY2(clock.elapsed() < 5000, "closing should cancel the hashing, not wait for it to finish");
+  QTest::qWait(100);
+  QVERIFY(m_ctx->project()->models()->empty());
 }
 
 QTEST_MAIN(TestModelLibrary)
