@@ -10,6 +10,7 @@
 #include <QDir>
 #include <QDragEnterEvent>
 #include <QDropEvent>
+#include <QShowEvent>
 #include <QFileDialog>
 #include <QFileInfo>
 #include <QFormLayout>
@@ -606,6 +607,11 @@ void ModelLibraryPage::dropEvent(QDropEvent* event) {
     }
   }
   if (any) event->acceptProposedAction();
+}
+
+void ModelLibraryPage::showEvent(QShowEvent* event) {
+  QWidget::showEvent(event);
+  if (!event->spontaneous()) reload();
 }
 
 QWidget* createModelsPage(AppContext& ctx, QWidget* parent) { return new ModelLibraryPage(ctx, parent); }

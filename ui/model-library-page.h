@@ -61,6 +61,9 @@ class ModelLibraryPage : public QWidget {
  protected:
   void dragEnterEvent(QDragEnterEvent* event) override;
   void dropEvent(QDropEvent* event) override;
+  // Re-reads the library when the page is shown: `hearth-cli train` in another process may have
+  // added versions (adapters) this window was not told about.
+  void showEvent(QShowEvent* event) override;
 
  private:
   void reload();
