@@ -2,7 +2,8 @@
  * llama file (interleaved q/k rows) and as a Hugging Face folder give the same loss and LoRA gradients;
  * recomputation gives bit-identical gradients with less memory; a quantized base (Q8_0, Q4_0) trains
  * with LoRA close to its F32 original; merged weights reproduce the LoRA network; determinism, gradient
- * scaling, pretraining from scratch, and the errors for bad input.
+ * scaling, pretraining from scratch, the errors for bad input, and LoRA / full fine-tuning of the shared
+ * real tiny GGUF.
  *
  * Non-obvious choice: the models are tiny (n_embd 64, 2 layers, 96 tokens) and run on one or two
  * threads, so the whole file takes well under a second of compute.
