@@ -188,9 +188,9 @@ ChatPage::ChatPage(AppContext& ctx, QWidget* parent) : QWidget(parent), m_ctx(ct
   auto* esc = new QShortcut(QKeySequence(Qt::Key_Escape), this);
   esc->setContext(Qt::WidgetWithChildrenShortcut);
   connect(esc, &QShortcut::activated, this, &ChatPage::stop);
-  auto* ctrlN = new QShortcut(QKeySequence(Qt::CTRL | Qt::Key_N), this);
-  ctrlN->setContext(Qt::WidgetWithChildrenShortcut);
-  connect(ctrlN, &QShortcut::activated, this, &ChatPage::newConversation);
+  // Ctrl+N belongs to the window's Chat > New chat action (a page shortcut too would make it
+  // ambiguous, and neither would fire); the action reaches the page through AppContext.
+  connect(&m_ctx, &AppContext::newChatRequested, this, &ChatPage::newConversation);
 
   connect(m_view, &ChatMessageView::editSubmitted, this, &ChatPage::editAndResend);
   connect(m_view, &ChatMessageView::regenerateRequested, this, &ChatPage::regenerate);
@@ -201,7 +201,7 @@ ChatPage::ChatPage(AppContext& ctx, QWidget* parent) : QWidget(parent), m_ctx(ct
     if (id != 0 && id != m_conversationId) openConversation(id);
   });
   connect(m_conversations, &ChatConversationModel::storeError, this, &ChatPage::showError);
-  connect(m_conversations, &QAbstractItemModel::dataChanged, this, [this] { m_ctx.notifyConversationsChanged(); });
+  connect(m_conversations, &QAbstractItemModel::dataChanged, this, &ChatPage::notifyOthers);  // a rename
   connect(m_modelPicker, &QComboBox::activated, this, [this] {
     auto v = pickedVersion();
     if (!v) return;
@@ -252,7 +252,7 @@ ChatPage::ChatPage(AppContext& ctx, QWidget* parent) : QWidget(parent), m_ctx(ct
         if (m.id == done.messageId && m.parentId) m_selectedChild.insert(*m.parentId, m.id);
       render();
     }
-    m_ctx.notifyConversationsChanged();
+    notifyOthers();
     emit replyFinished(done.messageId);
   });
   connect(m_controller, &ChatController::failed, this, [this](quint64 id, const QString& error) {
@@ -265,7 +265,9 @@ ChatPage::ChatPage(AppContext& ctx, QWidget* parent) : QWidget(parent), m_ctx(ct
 
   // Other pages.
   connect(&m_ctx, &AppContext::modelsChanged, this, &ChatPage::refreshModels);
-  connect(&m_ctx, &AppContext::conversationsChanged, this, &ChatPage::reloadConversations);
+  connect(&m_ctx, &AppContext::conversationsChanged, this, [this] {
+    if (!m_notifying) reloadConversations();
+  });
   connect(&m_ctx, &AppContext::chatWithRequested, this, [this](store::Id versionId) {
     newConversation();
     selectModelVersion(versionId);
@@ -363,6 +365,13 @@ bool ChatPage::ensureModel() {
   return true;
 }
 
+void ChatPage::notifyOthers() {
+  // This page reloads what it must itself; a reset of its own list now could drop an open editor.
+  m_notifying = true;
+  m_ctx.notifyConversationsChanged();
+  m_notifying = false;
+}
+
 void ChatPage::reloadConversations() {
   m_conversations->reload();
   int row = m_conversations->rowOf(m_conversationId);
@@ -387,7 +396,7 @@ bool ChatPage::deleteConversation(store::Id id) {
   }
   m_unsentSettings.remove(id);
   reloadConversations();
-  m_ctx.notifyConversationsChanged();
+  notifyOthers();
   return true;
 }
 
@@ -497,7 +506,7 @@ void ChatPage::send(const QString& rawText) {
     }
     m_unsentSettings.remove(0);
     m_conversationId = *id;
-    m_ctx.notifyConversationsChanged();
+    notifyOthers();
     reloadConversations();
   }
   auto path = currentPath();

@@ -71,6 +71,7 @@ class ChatPage : public QWidget {
   void clearError();
   void refreshModels();
   void reloadConversations();
+  void notifyOthers();  // AppContext::conversationsChanged for the other pages
   void reloadMessages();
   void render();
   bool ensureModel();
@@ -101,6 +102,7 @@ class ChatPage : public QWidget {
   QHash<store::Id, session::ChatSettings> m_unsentSettings;  // per conversation, until a message stores them
   store::Id m_loadedVersion = 0;                // version loaded (or loading) on the worker
   quint64 m_replyRequest = 0;
+  bool m_notifying = false;
 };
 
 }  // namespace hearth::ui

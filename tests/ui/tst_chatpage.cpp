@@ -232,14 +232,26 @@ class TestChatPage : public QObject {
     QVERIFY(list->model()->setData(list->model()->index(0, 0), QStringLiteral("Story time")));
     search->setText(QStringLiteral("Story time"));
     QCOMPARE(list->model()->rowCount(), 1);
+    // Renaming through the list's own editor, as a double-click does.
+    list->setCurrentIndex(list->model()->index(0, 0));
+    list->edit(list->currentIndex());
+    auto* editor = list->viewport()->findChild<QLineEdit*>();
+    QVERIFY(editor);
+    editor->selectAll();
+    QTest::keyClicks(editor, QStringLiteral("Bedtime story"));
+    QTest::keyClick(editor, Qt::Key_Return);
+    QTRY_COMPARE(list->model()->index(0, 0).data().toString(), QStringLiteral("Bedtime story"));
+    search->setText(QStringLiteral("Bedtime"));
+    QCOMPARE(list->model()->rowCount(), 1);
     search->clear();
     QVERIFY(list->model()->rowCount() >= 3);
 
-    // Ctrl+N leaves the conversation on show for a new, empty one.
+    // New chat (the window's Ctrl+N action, through AppContext) leaves the conversation on show for
+    // a new, empty one.
     list->setCurrentIndex(list->model()->index(0, 0));
     QVERIFY(page->currentConversation() != 0);
     QVERIFY(page->messageView()->messageCount() > 0);
-    QTest::keyClick(page->findChild<QPlainTextEdit*>(QStringLiteral("chatInput")), Qt::Key_N, Qt::ControlModifier);
+    m_ctx->requestNewChat();
     QCOMPARE(page->currentConversation(), store::Id(0));
     QCOMPARE(page->messageView()->messageCount(), 0);
 
