@@ -327,6 +327,8 @@ void ChatPage::refreshModels() {
     int i = m_modelPicker->findData(QVariant::fromValue(qint64(*current)));
     if (i >= 0) m_modelPicker->setCurrentIndex(i);
   }
+  // With a placeholder text QComboBox does not pick the first item by itself.
+  if (m_modelPicker->currentIndex() < 0 && m_modelPicker->count() > 0) m_modelPicker->setCurrentIndex(0);
 }
 
 std::optional<store::Id> ChatPage::pickedVersion() const {

@@ -8,6 +8,7 @@
  */
 #include <QApplication>
 #include <QClipboard>
+#include <QComboBox>
 #include <QDir>
 #include <QAbstractItemView>
 #include <QLabel>
@@ -99,6 +100,18 @@ class TestChatPage : public QObject {
     m_ctx = std::make_unique<AppContext>(m_dir.filePath(QStringLiteral("chat.hearth")));
     QVERIFY2(m_ctx->project(), qPrintable(m_ctx->lastError()));
     m_version = importModel(*m_ctx->project(), tinyModel(), "llama-2-tiny-random");
+  }
+
+  void modelsImportedLaterArePicked() {
+    QTemporaryDir dir;
+    AppContext ctx(dir.filePath(QStringLiteral("later.hearth")));
+    ChatPage page(ctx);
+    auto* picker = page.findChild<QComboBox*>(QStringLiteral("modelPicker"));
+    QCOMPARE(picker->count(), 0);
+    store::Id v = importModel(*ctx.project(), tinyModel(), "late");
+    ctx.notifyModelsChanged();  // what the Models page does after an import
+    QCOMPARE(picker->count(), 1);
+    QCOMPARE(picker->currentData().toLongLong(), qint64(v));
   }
 
   void sendShowsAndStoresTheReply() {
