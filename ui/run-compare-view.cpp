@@ -80,6 +80,8 @@ RunCompareView::RunCompareView(const QString& projectPath, const QList<store::Id
   m_summary->setMinimumHeight(160);
   m_summary->setBackground(palette().brush(QPalette::Base));
   lower->addWidget(m_summary);
+  lower->setStretchFactor(0, 1);
+  lower->setStretchFactor(1, 1);
   split->addWidget(lower);
   split->setStretchFactor(0, 3);
   split->setStretchFactor(1, 2);
@@ -234,7 +236,7 @@ void RunCompareView::fillSummary() {
     QCPAxis* x = rect->axis(QCPAxis::atBottom);
     QCPAxis* y = rect->axis(QCPAxis::atLeft);
     x->setTicker(ticker);
-    x->setTickLabelRotation(m_runs.size() > 3 ? 30 : 0);
+    x->setTickLabelRotation(m_runs.size() > 1 ? 30 : 0);  // run names side by side would overlap
     x->setRange(-0.6, static_cast<double>(m_runs.size()) - 0.4);
     x->setSubTicks(false);
     x->grid()->setVisible(false);
