@@ -152,6 +152,7 @@ void ChatSettingsPanel::setSettings(const session::ChatSettings& s) {
 void ChatSettingsPanel::setModelTemplate(const QString& source, bool fallback) {
   m_modelTemplate = source;
   m_fallback = fallback;
+  m_templateKnown = true;
   m_updating = true;
   showTemplate();
   m_updating = false;
@@ -169,8 +170,9 @@ void ChatSettingsPanel::showTemplate() {
   } else {
     m_template->setReadOnly(true);
     m_template->setPlainText(m_fallback ? QString::fromUtf8(session::ChatSession::FALLBACK_TEMPLATE) : m_modelTemplate);
-    m_templateNote->setText(m_fallback ? tr("The model has no chat template: ChatML is used.")
-                                       : tr("The model's own template."));
+    m_templateNote->setText(!m_templateKnown ? tr("Shown when the model is loaded (on the first message).")
+                            : m_fallback     ? tr("The model has no chat template: ChatML is used.")
+                                             : tr("The model's own template."));
   }
   m_updating = was;
 }

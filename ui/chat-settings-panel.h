@@ -50,6 +50,7 @@ class ChatSettingsPanel : public QWidget {
   QLabel* m_templateNote = nullptr;
   QString m_modelTemplate;
   bool m_fallback = false;
+  bool m_templateKnown = false;  // a model has been loaded
   QString m_overrideText;
   bool m_updating = false;
 };
