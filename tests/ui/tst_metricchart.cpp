@@ -6,7 +6,9 @@
  * and the downsampling is checked against a brute-force scan of each pixel column, not against the
  * chart's own arithmetic.
  */
+#include <QApplication>
 #include <QDir>
+#include <QWheelEvent>
 #include <QFile>
 #include <QImage>
 #include <QTemporaryDir>
@@ -173,6 +175,16 @@ void TestMetricChart::millionPointsDrawFewAndZoomResamples() {
   QCOMPARE(keys.size(), std::size_t(1001 + 2));  // steps 1049..2049 plus one beyond each edge
   QCOMPARE(keys.front(), 1048.0);
   QCOMPARE(keys.back(), 2050.0);
+
+  // The mouse wheel zooms (QCP::iRangeZoom) and the timer reduces again for the new range.
+  const QCPRange wide = chart.plot()->xAxis->range();
+  const int beforeWheel = chart.resampleCount();
+  const QPointF mid = chart.plot()->axisRect()->center();
+  QWheelEvent wheel(mid, chart.plot()->mapToGlobal(mid), QPoint(), QPoint(0, 120), Qt::NoButton, Qt::NoModifier,
+                    Qt::NoScrollPhase, false);
+  QApplication::sendEvent(chart.plot(), &wheel);
+  QVERIFY(chart.plot()->xAxis->range().size() < wide.size());
+  QTRY_VERIFY(chart.resampleCount() > beforeWheel);
 
   // What a million noisy points look like after the reduction, smoothed, with the raw envelope behind.
   chart.fitToData();
