@@ -90,8 +90,10 @@ RunCompareView::RunCompareView(const QString& projectPath, const QList<store::Id
   connect(m_metricPicker, &QComboBox::currentTextChanged, this, [this](const QString& m) {
     if (!m.isEmpty()) requestMetric(m);
   });
-  connect(m_axisPicker, &QComboBox::currentIndexChanged, this,
-          [this](int) { m_chart->setXAxis(static_cast<XAxis>(m_axisPicker->currentData().toInt())); });
+  connect(m_axisPicker, &QComboBox::currentIndexChanged, this, [this](int) {
+    m_chart->setXAxis(static_cast<XAxis>(m_axisPicker->currentData().toInt()));
+    updateEmptyHint();
+  });
   connect(m_smoothing, &QSlider::valueChanged, this, [this](int v) {
     m_smoothingLabel->setText(QString::number(v / 100.0, 'f', 2));
     m_chart->setSmoothing(v / 100.0);
@@ -172,7 +174,18 @@ void RunCompareView::onSeriesLoaded() {
   m_chart->setSeries(std::move(r.series), r.metric);
   m_status->setVisible(false);
   m_loaded = true;
+  updateEmptyHint();
   emit loaded();
+}
+
+void RunCompareView::updateEmptyHint() {
+  if (errorText().size() > 0 || !m_loaded) return;
+  bool any = false;
+  for (int i = 0; i < m_chart->seriesCount(); ++i) any = any || !m_chart->shownX(i).empty();
+  m_status->setVisible(!any);
+  if (!any)
+    m_status->setText(tr("None of these runs has %1 values against %2.")
+                          .arg(m_chart->metricName(), xAxisLabel(m_chart->xAxis()).toLower()));
 }
 
 QStringList RunCompareView::differingKeys() const {

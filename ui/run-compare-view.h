@@ -65,6 +65,7 @@ class RunCompareView : public QWidget {
   void onSeriesLoaded();
   void requestMetric(const QString& metric);
   void fillDiff();
+  void updateEmptyHint();  // says so when no run has points on the chosen axis
   void fillSummary();
   void exportChart(const QString& kind);
   void showError(const QString& text);

@@ -7,6 +7,7 @@
  */
 #include <QDir>
 #include <QFile>
+#include <QLabel>
 #include <QSignalSpy>
 #include <QTableWidget>
 #include <QTemporaryDir>
@@ -42,6 +43,7 @@ class TestRunCompare : public QObject {
   void runsTableFigures();
   void unknownRunSaysSo();
   void screenshot();
+  void axisWithoutDataSaysSo();
 
  private:
   QTemporaryDir m_dir;
@@ -251,6 +253,33 @@ void TestRunCompare::screenshot() {
   const QString file = QStringLiteral(HEARTH_SCREENSHOTS) + "/run-compare.png";
   QVERIFY(view.grab().save(file));
   QVERIFY(QFileInfo(file).size() > 0);
+}
+
+void TestRunCompare::axisWithoutDataSaysSo() {
+  store::Id c = 0;
+  {
+    auto project = store::Project::open(m_path.toStdString());
+    QVERIFY(project);
+    store::Run r;
+    r.name = "no-energy";
+    auto id = project->createRun(r);
+    QVERIFY(id);
+    c = *id;
+    QVERIFY(project->appendMetrics(c, {{"loss", store::MetricPoint{1, 2.0, 1.7e9, 10}},
+                                       {"loss", store::MetricPoint{2, 1.5, 1.7e9 + 1, 20}}}));
+  }
+  RunCompareView view(m_path, {c});
+  view.show();
+  QTRY_VERIFY_WITH_TIMEOUT(view.isLoaded(), 10000);
+  auto* status = view.findChild<QLabel*>("compareStatus");
+  QVERIFY(status && status->isHidden());
+  QCOMPARE(view.chart()->shownX(0), (std::vector<double>{1, 2}));
+  view.setXAxis(XAxis::tokens);  // no tokens_seen series: the points' own token counts
+  QCOMPARE(view.chart()->shownX(0), (std::vector<double>{10, 20}));
+  view.setXAxis(XAxis::energy);
+  QVERIFY(view.chart()->shownX(0).empty());
+  QVERIFY(!status->isHidden());
+  QVERIFY2(status->text().contains("energy"), qPrintable(status->text()));
 }
 
 QTEST_MAIN(TestRunCompare)
