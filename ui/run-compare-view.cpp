@@ -82,6 +82,7 @@ RunCompareView::RunCompareView(const QString& projectPath, const QList<store::Id
   lower->addWidget(m_summary);
   lower->setStretchFactor(0, 1);
   lower->setStretchFactor(1, 1);
+  lower->setSizes({500, 500});  // half each; the table's size hint would otherwise squeeze the bars
   split->addWidget(lower);
   split->setStretchFactor(0, 3);
   split->setStretchFactor(1, 2);
