@@ -5,15 +5,23 @@
  */
 #include "runs-page.h"
 
+#include <algorithm>
+
+#include <QHBoxLayout>
 #include <QHeaderView>
+#include <QItemSelectionModel>
 #include <QLabel>
+#include <QLineEdit>
+#include <QPushButton>
 #include <QSortFilterProxyModel>
+#include <QSplitter>
 #include <QTableView>
 #include <QVBoxLayout>
 
 #include "app-context.h"
 #include "message-banner.h"
 #include "pages.h"
+#include "run-compare-view.h"
 #include "runs-table-model.h"
 
 namespace hearth::ui {
@@ -32,17 +40,42 @@ RunsPage::RunsPage(AppContext& ctx, QWidget* parent) : QWidget(parent), m_ctx(ct
   m_proxy = new QSortFilterProxyModel(this);
   m_proxy->setSourceModel(m_table);
   m_proxy->setSortRole(RunsTableModel::SORT_ROLE);
+  m_proxy->setFilterCaseSensitivity(Qt::CaseInsensitive);
+  m_proxy->setFilterKeyColumn(-1);  // any column: status, name, base model, dataset, method
+  auto* bar = new QHBoxLayout;
+  m_filter = new QLineEdit(this);
+  m_filter->setObjectName(QStringLiteral("runsFilter"));
+  m_filter->setPlaceholderText(tr("Filter runs (status, name, model, dataset, method)"));
+  m_filter->setClearButtonEnabled(true);
+  connect(m_filter, &QLineEdit::textChanged, m_proxy, &QSortFilterProxyModel::setFilterFixedString);
+  bar->addWidget(m_filter, 1);
+  m_compareButton = new QPushButton(tr("Compare selected"), this);
+  m_compareButton->setObjectName(QStringLiteral("compareRunsButton"));
+  m_compareButton->setToolTip(tr("Overlay the curves, diff the configurations and sum up loss, speed and energy "
+                                 "of the selected runs"));
+  m_compareButton->setEnabled(false);
+  bar->addWidget(m_compareButton);
+  layout->addLayout(bar);
   m_view = new QTableView(this);
   m_view->setObjectName(QStringLiteral("runsTable"));
   m_view->setModel(m_proxy);
   m_view->setSortingEnabled(true);
   m_view->sortByColumn(RunsTableModel::STARTED, Qt::DescendingOrder);
   m_view->setSelectionBehavior(QAbstractItemView::SelectRows);
+  m_view->setSelectionMode(QAbstractItemView::ExtendedSelection);
   m_view->setEditTriggers(QAbstractItemView::NoEditTriggers);
   m_view->setAlternatingRowColors(true);
   m_view->verticalHeader()->hide();
   m_view->horizontalHeader()->setStretchLastSection(true);
-  layout->addWidget(m_view, 1);
+  m_splitter = new QSplitter(Qt::Vertical, this);
+  m_splitter->addWidget(m_view);
+  layout->addWidget(m_splitter, 1);
+  connect(m_view->selectionModel(), &QItemSelectionModel::selectionChanged, this,
+          [this] { m_compareButton->setEnabled(!selectedRunIds().isEmpty()); });
+  connect(m_compareButton, &QPushButton::clicked, this, [this] { compareRuns(selectedRunIds()); });
+  connect(m_view, &QTableView::doubleClicked, this, [this](const QModelIndex& index) {
+    compareRuns({m_proxy->data(index.siblingAtColumn(0), RunsTableModel::ID_ROLE).toLongLong()});
+  });
 
   connect(&m_ctx, &AppContext::runsChanged, this, &RunsPage::refresh);
   connect(&m_ctx, &AppContext::modelsChanged, this, &RunsPage::refresh);
@@ -73,6 +106,26 @@ void RunsPage::refresh() {
     m_banner->showMessage(MessageBanner::Kind::error, tr("Reading the runs failed: %1").arg(QString::fromUtf8(e.what())));
   }
   m_empty->setVisible(m_table->rowCount() == 0);
+}
+
+QList<long long> RunsPage::selectedRunIds() const {
+  QList<long long> ids;
+  QModelIndexList rows = m_view->selectionModel()->selectedRows();
+  std::sort(rows.begin(), rows.end(), [](const QModelIndex& a, const QModelIndex& b) { return a.row() < b.row(); });
+  for (const QModelIndex& r : rows) ids.append(m_proxy->data(r, RunsTableModel::ID_ROLE).toLongLong());
+  return ids;
+}
+
+QWidget* RunsPage::compareRuns(const QList<long long>& runIds) {
+  if (runIds.isEmpty()) return nullptr;
+  if (m_compare) m_compare->deleteLater();
+  QList<store::Id> ids;
+  for (long long id : runIds) ids.append(store::Id(id));
+  m_compare = createRunCompareView(m_ctx, ids, m_splitter);
+  m_compare->setObjectName(QStringLiteral("runCompareView"));
+  m_splitter->addWidget(m_compare);
+  m_splitter->setSizes({1, 2});
+  return m_compare;
 }
 
 QWidget* createRunsPage(AppContext& ctx, QWidget* parent) { return new RunsPage(ctx, parent); }

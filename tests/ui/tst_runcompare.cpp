@@ -20,6 +20,12 @@
 #include "metric-chart.h"
 #include "run-compare-view.h"
 #include "runs-table-model.h"
+#include "runs-page.h"
+#include "app-context.h"
+#include <QLineEdit>
+#include <QPushButton>
+#include <QTableView>
+#include <QItemSelectionModel>
 
 using namespace hearth;
 using namespace hearth::ui;
@@ -44,6 +50,7 @@ class TestRunCompare : public QObject {
   void unknownRunSaysSo();
   void screenshot();
   void axisWithoutDataSaysSo();
+  void runsPageFiltersAndCompares();
 
  private:
   QTemporaryDir m_dir;
@@ -280,6 +287,40 @@ void TestRunCompare::axisWithoutDataSaysSo() {
   QVERIFY(view.chart()->shownX(0).empty());
   QVERIFY(!status->isHidden());
   QVERIFY2(status->text().contains("energy"), qPrintable(status->text()));
+}
+
+// The Runs page end to end: the filter narrows the table, selecting both runs enables Compare, and
+// Compare opens the comparison below the table with one curve per selected run.
+void TestRunCompare::runsPageFiltersAndCompares() {
+  AppContext ctx(m_path);
+  QVERIFY2(ctx.project(), qPrintable(ctx.lastError()));
+  RunsPage page(ctx);
+  page.resize(1280, 900);
+  page.show();
+  QVERIFY(QTest::qWaitForWindowExposed(&page));
+  auto* table = page.findChild<QTableView*>("runsTable");
+  auto* filter = page.findChild<QLineEdit*>("runsFilter");
+  auto* compare = page.findChild<QPushButton*>("compareRunsButton");
+  QVERIFY(table && filter && compare);
+  const int all = table->model()->rowCount();  // lora-a, lora-b and runs other cases added
+  QVERIFY(all >= 2);
+  QVERIFY(!compare->isEnabled());
+  filter->setText("lora-b");
+  QCOMPARE(table->model()->rowCount(), 1);
+  filter->clear();
+  QCOMPARE(table->model()->rowCount(), all);
+  filter->setText("LORA-");  // case-insensitive, any column
+  QCOMPARE(table->model()->rowCount(), 2);
+  table->selectAll();
+  QVERIFY(compare->isEnabled());
+  QCOMPARE(page.selectedRunIds().size(), 2);
+  QTest::mouseClick(compare, Qt::LeftButton);
+  auto* view = qobject_cast<RunCompareView*>(page.compareView());
+  QVERIFY(view);
+  QTRY_VERIFY_WITH_TIMEOUT(view->isLoaded(), 10000);
+  QCOMPARE(view->chart()->seriesCount(), 2);
+  QDir().mkpath(HEARTH_SCREENSHOTS);
+  QVERIFY(page.grab().save(QStringLiteral(HEARTH_SCREENSHOTS) + "/runs-page-compare.png"));
 }
 
 QTEST_MAIN(TestRunCompare)
