@@ -1,0 +1,95 @@
+/* Memory and time estimates: see estimate.h.
+ *
+ * Non-obvious choice: the gemm probe uses ops.h's gemm() (the very product the training steps use,
+ * spread over the trainer's threads), so the rate reflects this machine's BLAS and thread count.
+ */
+#include "hearth/trainer/estimate.h"
+
+#include <algorithm>
+#include <chrono>
+#include <fstream>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "ops.h"
+
+namespace hearth::train {
+
+int64_t count_trainable(const ModelParams& p, int64_t n_params, Method method, const LoraSettings& lora) {
+  if (method != Method::lora) return n_params;
+  const int64_t hd = p.head_dim > 0 ? p.head_dim : (p.n_head > 0 ? p.n_embd / p.n_head : 0);
+  const int64_t q_out = p.n_head * hd, kv_out = p.n_head_kv * hd;
+  int64_t per_layer = 0;
+  for (const std::string& t : lora.targets) {
+    int64_t in = 0, out = 0;
+    if (t == "q") in = p.n_embd, out = q_out;
+    else if (t == "k" || t == "v") in = p.n_embd, out = kv_out;
+    else if (t == "o") in = q_out, out = p.n_embd;
+    else if (t == "gate" || t == "up") in = p.n_embd, out = p.n_ff;
+    else if (t == "down") in = p.n_ff, out = p.n_embd;
+    per_layer += lora.rank * (in + out);
+  }
+  return per_layer * p.n_layer;
+}
+
+MemoryEstimate estimate_memory(const ModelParams& p, int64_t n_params, uint64_t base_file_bytes,
+                               const TrainConfig& c) {
+  MemoryEstimate m;
+  m.trainable_params = count_trainable(p, n_params, c.method, c.lora);
+  m.base_weights = base_file_bytes;
+  const uint64_t n = uint64_t(std::max<int64_t>(0, m.trainable_params));
+  m.parameters = 4 * n;
+  m.gradients = 4 * n;
+  m.optimizer = 8 * n;
+  const uint64_t B = uint64_t(std::max<int64_t>(1, c.training.batch_size));
+  const uint64_t T = uint64_t(std::max<int64_t>(1, c.data.max_length));
+  const uint64_t per_token_layer = 8 * uint64_t(p.n_embd) + 3 * uint64_t(p.n_ff) + uint64_t(p.n_head) * T;
+  const uint64_t layers = uint64_t(std::max<int64_t>(1, p.n_layer));
+  const uint64_t all = layers * per_token_layer;
+  const uint64_t kept = c.training.recompute ? std::min(all, layers * uint64_t(p.n_embd) + per_token_layer) : all;
+  const uint64_t logits = std::min<uint64_t>(B * T, 1024) * uint64_t(std::max<int64_t>(1, p.n_vocab));
+  m.activations = 4 * (B * T * kept + logits);
+  m.total = m.base_weights + m.parameters + m.gradients + m.optimizer + m.activations;
+  return m;
+}
+
+double training_flops(const ModelParams& p, int64_t n_params, int64_t trainable, Method method, double tokens,
+                      int64_t seq_len) {
+  const double N = double(n_params);
+  double per_token = method == Method::lora ? 4.0 * N + 6.0 * double(trainable) : 6.0 * N;
+  per_token += 12.0 * double(p.n_layer) * double(p.n_embd) * double(std::max<int64_t>(1, seq_len));
+  return per_token * tokens;
+}
+
+double measure_gemm_flops(double seconds) {
+  constexpr int64_t S = 512;
+  std::vector<float> a(size_t(S * S), 0.5f), b(size_t(S * S), 0.25f), c(size_t(S * S), 0.0f);
+  using clock = std::chrono::steady_clock;
+  ops::gemm(false, false, S, S, S, 1.0f, a.data(), b.data(), 0.0f, c.data());  // warm up threads and caches
+  const auto start = clock::now();
+  int64_t reps = 0;
+  double elapsed = 0;
+  do {
+    ops::gemm(false, false, S, S, S, 1.0f, a.data(), b.data(), 0.0f, c.data());
+    ++reps;
+    elapsed = std::chrono::duration<double>(clock::now() - start).count();
+  } while (elapsed < seconds && reps < 100000);
+  return elapsed > 0 ? 2.0 * double(S) * S * S * double(reps) / elapsed : 1e9;
+}
+
+uint64_t available_memory_bytes() {
+  std::ifstream f("/proc/meminfo");
+  std::string line;
+  while (std::getline(f, line)) {
+    if (line.rfind("MemAvailable:", 0) == 0) {
+      std::istringstream is(line.substr(13));
+      uint64_t kb = 0;
+      is >> kb;
+      return kb * 1024;
+    }
+  }
+  return 0;
+}
+
+}  // namespace hearth::train

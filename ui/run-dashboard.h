@@ -1,0 +1,74 @@
+/* RunDashboard: the live view of one fine-tuning job of the RunQueue: training and validation loss,
+ * throughput (tokens/s), power (W) with the cumulative energy, learning rate and gradient norm, progress
+ * with the time remaining, the sample generations of each evaluation, and Pause, Resume and Stop.
+ *
+ * Non-obvious choice: the child process writes the metrics into the project (WAL); the dashboard reads
+ * them through its OWN connection on a 2 Hz QTimer, incrementally (only steps above the last one read per
+ * metric), and the charts are redrawn from that timer, never per training step or per stdout line. The
+ * child's stderr lines (via the queue) only feed the status text and the progress bar.
+ * Closing a dashboard does not touch the run: the queue owns the process.
+ *
+ * Threads: GUI thread only.
+ */
+#pragma once
+
+#include <QTimer>
+#include <QWidget>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "hearth/store/project.h"
+#include "run-data.h"
+
+class QLabel;
+class QPlainTextEdit;
+class QProgressBar;
+class QPushButton;
+
+namespace hearth::ui {
+
+class MetricChart;
+class RunQueue;
+
+class RunDashboard : public QWidget {
+  Q_OBJECT
+ public:
+  static constexpr int POLL_MS = 500;
+  RunDashboard(RunQueue& queue, int jobId, const QString& projectPath, QWidget* parent = nullptr);
+  ~RunDashboard() override;
+
+  int jobId() const { return m_jobId; }
+  // Reads new points now (the timer calls this) and redraws the charts when something arrived.
+  void poll();
+  // Points read so far of a metric ("loss", "val_loss", "tokens_per_s", "power_w", "energy_j", "lr",
+  // "grad_norm").
+  int pointCount(const std::string& metric) const;
+  MetricChart* lossChart() const { return m_loss; }
+  QString samplesText() const;
+  QString statusText() const;
+
+ private:
+  void refreshJob();
+  void redraw();
+
+  RunQueue& m_queue;
+  int m_jobId;
+  QString m_projectPath;
+  std::unique_ptr<store::Project> m_project;  // own read connection
+  store::Id m_runId = 0;
+  std::map<std::string, SeriesData> m_data;
+  double m_firstWall = 0;
+  bool m_dirty = false;
+  QString m_samplesFile;
+  qint64 m_samplesSize = -1;
+  QTimer m_timer;
+  MetricChart *m_loss, *m_speed, *m_power, *m_lr, *m_grad;
+  QLabel *m_title, *m_status, *m_energy, *m_eta;
+  QProgressBar* m_progress;
+  QPlainTextEdit* m_samples;
+  QPushButton *m_pause, *m_resume, *m_stop;
+};
+
+}  // namespace hearth::ui
