@@ -243,7 +243,7 @@ FineTuneWizard* FineTunePage::newFineTune() {
 void FineTunePage::addJob(int jobId) {
   auto* item = new QListWidgetItem(m_jobs);
   item->setData(Qt::UserRole, jobId);
-  auto* d = new RunDashboard(*m_queue, jobId, m_ctx.projectPath(), m_dashboards);
+  auto* d = new RunDashboard(*m_queue, jobId, m_dashboards);
   m_dashboards->addWidget(d);
   m_dashboardOf[jobId] = d;
   updateJob(jobId);

@@ -5,7 +5,6 @@
  */
 #include "run-dashboard.h"
 
-#include <QDebug>
 #include <QFile>
 #include <QFileInfo>
 #include <QGridLayout>
@@ -21,6 +20,7 @@
 #include <cmath>
 
 #include "metric-chart.h"
+#include "app-context.h"
 #include "run-queue.h"
 
 namespace hearth::ui {
@@ -38,8 +38,8 @@ QString durationText(double s) {
 
 }  // namespace
 
-RunDashboard::RunDashboard(RunQueue& queue, int jobId, const QString& projectPath, QWidget* parent)
-    : QWidget(parent), m_queue(queue), m_jobId(jobId), m_projectPath(projectPath) {
+RunDashboard::RunDashboard(RunQueue& queue, int jobId, QWidget* parent)
+    : QWidget(parent), m_queue(queue), m_jobId(jobId) {
   setObjectName(QStringLiteral("runDashboard"));
   auto* layout = new QVBoxLayout(this);
   auto* top = new QHBoxLayout;
@@ -142,16 +142,11 @@ void RunDashboard::refreshJob() {
 void RunDashboard::poll() {
   refreshJob();
   if (m_runId == 0) return;
-  if (!m_project) {
-    store::OpenOptions oo;
-    oo.recoverInterrupted = false;
-    auto p = store::Project::open(m_projectPath.toStdString(), oo);
-    if (!p) {
-      m_status->setText(tr("Cannot read the project: %1").arg(QString::fromStdString(p.error().to_string())));
-      return;
-    }
-    m_project = std::make_unique<store::Project>(std::move(*p));
-    if (auto r = m_project->run(m_runId)) {
+  store::Project* project = m_queue.context().project();
+  if (!project) return;
+  if (!m_runDirRead) {
+    m_runDirRead = true;
+    if (auto r = project->run(m_runId)) {
       const auto cfg = QJsonDocument::fromJson(QByteArray::fromStdString(r->config)).object();
       const QString dir = cfg.value(QStringLiteral("run_dir")).toString();
       if (!dir.isEmpty()) m_samplesFile = dir + QStringLiteral("/samples.jsonl");
@@ -160,9 +155,7 @@ void RunDashboard::poll() {
   for (const char* name : METRICS) {
     SeriesData& s = m_data[name];
     const int64_t from = s.step.empty() ? INT64_MIN : int64_t(s.step.back()) + 1;
-    auto pts = m_project->readMetric(m_runId, name, from);
-    if (qEnvironmentVariableIsSet("DASH_DEBUG") && std::string(name) == "loss")
-      qDebug() << "poll" << m_runId << from << (pts ? int(pts->size()) : -1) << (pts ? QString() : QString::fromStdString(pts.error().to_string()));
+    auto pts = project->readMetric(m_runId, name, from);
     if (!pts || pts->empty()) continue;
     for (const auto& p : *pts) {
       if (m_firstWall == 0) m_firstWall = p.wallTime;

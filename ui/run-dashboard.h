@@ -3,8 +3,12 @@
  * with the time remaining, the sample generations of each evaluation, and Pause, Resume and Stop.
  *
  * Non-obvious choice: the child process writes the metrics into the project (WAL); the dashboard reads
- * them through its OWN connection on a 2 Hz QTimer, incrementally (only steps above the last one read per
- * metric), and the charts are redrawn from that timer, never per training step or per stdout line. The
+ * them on a 2 Hz QTimer, incrementally (only steps above the last one read per metric), and the charts
+ * are redrawn from that timer, never per training step or per stdout line. It reads through the
+ * window's connection (AppContext), NOT a second one: store::Project::open() reads the file header with
+ * an ifstream, and closing that descriptor drops every POSIX lock this process holds on the file
+ * (fcntl semantics), after which the child may reset the WAL under the window's connections and they
+ * read "database disk image is malformed" (seen in tst_rundashboard; reported to the store's owner). The
  * child's stderr lines (via the queue) only feed the status text and the progress bar.
  * Closing a dashboard does not touch the run: the queue owns the process.
  *
@@ -36,7 +40,7 @@ class RunDashboard : public QWidget {
   Q_OBJECT
  public:
   static constexpr int POLL_MS = 500;
-  RunDashboard(RunQueue& queue, int jobId, const QString& projectPath, QWidget* parent = nullptr);
+  RunDashboard(RunQueue& queue, int jobId, QWidget* parent = nullptr);
   ~RunDashboard() override;
 
   int jobId() const { return m_jobId; }
@@ -55,8 +59,7 @@ class RunDashboard : public QWidget {
 
   RunQueue& m_queue;
   int m_jobId;
-  QString m_projectPath;
-  std::unique_ptr<store::Project> m_project;  // own read connection
+  bool m_runDirRead = false;
   store::Id m_runId = 0;
   std::map<std::string, SeriesData> m_data;
   double m_firstWall = 0;

@@ -75,6 +75,7 @@ class RunQueue : public QObject {
   // Queues `hearth-cli train --resume RUN_ID` for a paused or stopped job with a known run id.
   bool resume(int jobId);
 
+  AppContext& context() { return m_ctx; }
   const std::vector<Job>& jobs() const { return m_jobs; }
   const Job* job(int jobId) const;
   bool busy() const { return m_process != nullptr; }

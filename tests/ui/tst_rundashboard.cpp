@@ -85,7 +85,7 @@ void TestRunDashboard::stopIsResumableAndQueueRunsOneAtATime() {
   const QDir dir(m_dir->path());
   const int a = queue.enqueue(writeConfig(dir, QStringLiteral("long"), 100000), QStringLiteral("long"));
   const int b = queue.enqueue(writeConfig(dir, QStringLiteral("short"), 3), QStringLiteral("short"));
-  RunDashboard dash(queue, a, m_ctx->projectPath());
+  RunDashboard dash(queue, a);
   dash.resize(1100, 650);
   dash.show();
   QCOMPARE(queue.job(b)->state, RunQueue::State::queued);  // waits for the first
@@ -143,7 +143,7 @@ void TestRunDashboard::crashingChildFailsTheJob() {
   queue.setCliPath(script);
   QSignalSpy finished(&queue, &RunQueue::jobFinished);
   const int id = queue.enqueue(m_dir->filePath(QStringLiteral("any.yaml")), QStringLiteral("crash"));
-  RunDashboard dash(queue, id, m_ctx->projectPath());
+  RunDashboard dash(queue, id);
   QTRY_VERIFY_WITH_TIMEOUT(finished.count() == 1, TIMEOUT_MS);
   const RunQueue::Job* j = queue.job(id);
   QCOMPARE(j->state, RunQueue::State::failed);
