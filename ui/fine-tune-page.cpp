@@ -275,19 +275,27 @@ RunDashboard* FineTunePage::dashboard(int jobId) const {
 
 void FineTunePage::updateActions() {
   const RunQueue::Job* j = m_queue->job(currentJob());
-  const bool done = j && j->state == RunQueue::State::finished && j->outputVersionId;
+  const bool done = j && j->state == RunQueue::State::finished && j->chatVersionId();
   m_chat->setEnabled(done);
-  m_compare->setEnabled(done && j->baseVersionId);
+  m_compare->setEnabled(done && baseOf(*j));
 }
 
 void FineTunePage::chatWithCurrent() {
   const RunQueue::Job* j = m_queue->job(currentJob());
-  if (j && j->outputVersionId) m_ctx.requestChatWith(*j->outputVersionId);
+  if (j && j->chatVersionId()) m_ctx.requestChatWith(*j->chatVersionId());
 }
 
 void FineTunePage::compareCurrentWithBase() {
   const RunQueue::Job* j = m_queue->job(currentJob());
-  if (j && j->outputVersionId && j->baseVersionId) m_ctx.requestCompare(*j->baseVersionId, *j->outputVersionId);
+  if (!j || !j->chatVersionId()) return;
+  if (auto base = baseOf(*j)) m_ctx.requestCompare(*base, *j->chatVersionId());
+}
+
+std::optional<store::Id> FineTunePage::baseOf(const RunQueue::Job& j) const {
+  // The run's base as the store recorded it (the session may have imported the file as its own version).
+  if (store::Project* p = m_ctx.project(); p && j.runId != 0)
+    if (auto r = p->run(j.runId); r && r->baseVersionId) return r->baseVersionId;
+  return j.baseVersionId;
 }
 
 QWidget* createFineTunePage(AppContext& ctx, QWidget* parent) { return new FineTunePage(ctx, parent); }

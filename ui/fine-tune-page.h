@@ -14,6 +14,9 @@
 #include <QStringList>
 #include <QWidget>
 #include <map>
+#include <optional>
+
+#include "run-queue.h"
 
 class QLabel;
 class QListWidget;
@@ -56,6 +59,7 @@ class FineTunePage : public QWidget {
   void addJob(int jobId);
   void updateJob(int jobId);
   void updateActions();
+  std::optional<store::Id> baseOf(const RunQueue::Job& j) const;
 
   AppContext& m_ctx;
   QLabel* m_where;

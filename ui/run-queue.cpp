@@ -184,8 +184,11 @@ void RunQueue::onStdout() {
     if (line.startsWith(QLatin1String("run: "))) j->runId = line.mid(5).toLongLong();
     static const QRegularExpression version(QStringLiteral("^version: (\\d+) \\((\\w+)\\)"));
     auto m = version.match(line);
-    // The first version line is the run's output (adapter, merged or new base).
-    if (m.hasMatch() && !j->outputVersionId) j->outputVersionId = m.captured(1).toLongLong();
+    if (m.hasMatch()) {
+      const store::Id id = m.captured(1).toLongLong();
+      if (m.captured(2) == QLatin1String("merged")) j->mergedVersionId = id;
+      else if (!j->outputVersionId) j->outputVersionId = id;
+    }
   }
 }
 

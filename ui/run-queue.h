@@ -48,7 +48,10 @@ class RunQueue : public QObject {
     std::optional<store::Id> resumeRunId;
     store::Id runId = 0;               // 0 until known
     std::optional<store::Id> baseVersionId;
-    std::optional<store::Id> outputVersionId;  // from the child's `version:` lines
+    std::optional<store::Id> outputVersionId;  // from the child's `version:` lines: the adapter (LoRA)
+    std::optional<store::Id> mergedVersionId;  // a merged model (full runs; LoRA runs exporting gguf-f16)
+    // What "Chat with it" opens: the merged model when there is one (an adapter alone cannot be loaded).
+    std::optional<store::Id> chatVersionId() const { return mergedVersionId ? mergedVersionId : outputVersionId; }
     State state = State::queued;
     QString status;                    // the child's latest progress line
     QStringList stderrTail;            // last 20 stderr lines

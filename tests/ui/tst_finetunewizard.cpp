@@ -276,6 +276,7 @@ void TestFineTuneWizard::endToEndRunFinishesAndChartsHoldPoints() {
   QVERIFY2(j->state == RunQueue::State::finished, qPrintable(j->status + "\n" + j->stderrTail.join('\n')));
   QVERIFY(j->runId != 0);
   QVERIFY(j->outputVersionId.has_value());
+  QVERIFY(j->mergedVersionId.has_value());  // gguf-f16 of a LoRA run: a merged model to chat with
   dash->poll();
   QCOMPARE(dash->pointCount("loss"), 10);
   QVERIFY(dash->pointCount("val_loss") >= 2);  // steps 5 and 10
@@ -297,9 +298,13 @@ void TestFineTuneWizard::endToEndRunFinishesAndChartsHoldPoints() {
   QVERIFY(chatButton->isEnabled());
   chatButton->click();
   QCOMPARE(chat.count(), 1);
-  QCOMPARE(chat.front().front().value<store::Id>(), *j->outputVersionId);
+  QCOMPARE(chat.front().front().value<store::Id>(), *j->mergedVersionId);
   page.findChild<QPushButton*>(QStringLiteral("compareWithBaseButton"))->click();
   QCOMPARE(compare.count(), 1);
+  QCOMPARE(compare.front().at(0).value<store::Id>(), *run->baseVersionId);
+  QCOMPARE(compare.front().at(1).value<store::Id>(), *j->mergedVersionId);
+  auto merged = m_ctx->project()->modelVersion(*j->mergedVersionId);
+  QVERIFY(merged && QFileInfo::exists(QString::fromStdString(merged->path)));
 }
 
 QTEST_MAIN(TestFineTuneWizard)
