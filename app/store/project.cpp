@@ -111,15 +111,11 @@ struct Probe {
 };
 
 // Reads the identity of an existing, non-empty file without any chance of writing to it.
+// Only through SQLite: closing any other descriptor of the file (an ifstream reading the header) would
+// drop every POSIX lock this process holds on it, so a connection already open in this process (the
+// desktop window's, while a chat worker opens its own) could then see another process reset the WAL
+// under it. SQLite shares one descriptor per file across connections and defers closing it.
 Expected<Probe> probe(const std::string& path) {
-  {
-    std::ifstream in(path, std::ios::binary);
-    char header[16] = {};
-    in.read(header, sizeof header);
-    if (!in || std::memcmp(header, "SQLite format 3", 16) != 0)
-      return make_error(ErrorCode::format, "'" + path + "' is not a Hearth project: not an SQLite database",
-                        "choose a .hearth file, or create one with `hearth-cli project init FILE`");
-  }
   HEARTH_TRY(Database ro, Database::open(path, Database::OpenMode::readOnly));
   Probe p;
   auto appId = ro.queryInt("PRAGMA application_id");
@@ -128,6 +124,9 @@ Expected<Probe> probe(const std::string& path) {
   for (auto* r : {&appId, &userVersion, &objects}) {
     if (*r) continue;
     if (r->error().code == ErrorCode::io) return Unexpected{r->error()};  // locked, unreadable
+    if (r->error().message.find("not a database") != std::string::npos)
+      return make_error(ErrorCode::format, "'" + path + "' is not a Hearth project: not an SQLite database",
+                        "choose a .hearth file, or create one with `hearth-cli project init FILE`");
     return make_error(ErrorCode::format, "'" + path + "' is not a Hearth project (or is damaged): " +
                                              r->error().message, "the file was left unchanged");
   }
