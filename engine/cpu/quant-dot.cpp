@@ -102,17 +102,6 @@ __attribute__((target("avx2,fma,f16c"))) inline __m256 q8_block(const uint8_t* w
   __m256i qa = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(a + 4));
   return _mm256_mul_ps(_mm256_set1_ps(half_f16c(w) * da), mul_sum_i8(qw, qa));
 }
-__attribute__((target("avx2,fma,f16c"))) inline __m256 q4_block(const uint8_t* w, const uint8_t* a) {
-  const __m256i low = _mm256_set1_epi8(0xF), eight = _mm256_set1_epi8(8);
-  float da;
-  std::memcpy(&da, a, 4);
-  __m128i raw = _mm_loadu_si128(reinterpret_cast<const __m128i*>(w + 2));
-  __m256i both = _mm256_inserti128_si256(_mm256_castsi128_si256(raw), _mm_srli_epi16(raw, 4), 1);
-  __m256i qw = _mm256_sub_epi8(_mm256_and_si256(both, low), eight);
-  __m256i qa = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(a + 4));
-  return _mm256_mul_ps(_mm256_set1_ps(half_f16c(w) * da), mul_sum_i8(qw, qa));
-}
-
 // Two independent accumulators so consecutive blocks do not wait on each other's additions.
 __attribute__((target("avx2,fma,f16c"))) float dot_q8_0_avx2(const uint8_t* w, const uint8_t* a, int64_t n) {
   __m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps();
@@ -126,16 +115,40 @@ __attribute__((target("avx2,fma,f16c"))) float dot_q8_0_avx2(const uint8_t* w, c
   return hsum(_mm256_add_ps(acc0, acc1));
 }
 
+// Q4_0: the 16 bytes are loaded into both halves and shifted by 0 or 4 bits per half (low nibbles are
+// values 0..15, high ones 16..31). The nibbles (0..15) stay unsigned for maddubs and the offset 8 is taken
+// off as 8 * (the activation's pair sums), a second maddubs, instead of signing both operands.
+__attribute__((target("avx2,fma,f16c"))) inline __m256 q4_0_block(const uint8_t* w, const uint8_t* a) {
+  const __m256i low = _mm256_set1_epi8(0xF), eight = _mm256_set1_epi8(8);
+  float da;
+  std::memcpy(&da, a, 4);
+  __m256i both = _mm256_broadcastsi128_si256(_mm_loadu_si128(reinterpret_cast<const __m128i*>(w + 2)));
+  __m256i nib = _mm256_and_si256(_mm256_srlv_epi64(both, _mm256_setr_epi64x(0, 0, 4, 4)), low);
+  __m256i qa = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(a + 4));
+  __m256i p = _mm256_sub_epi16(_mm256_maddubs_epi16(nib, qa), _mm256_maddubs_epi16(eight, qa));
+  return _mm256_cvtepi32_ps(_mm256_madd_epi16(p, _mm256_set1_epi16(1)));
+}
+
+__attribute__((target("avx2,fma,f16c"))) inline __m256 scale(const uint8_t* w, const uint8_t* a) {
+  float da;
+  std::memcpy(&da, a, 4);
+  return _mm256_set1_ps(half_f16c(w) * da);
+}
+
+// Four blocks a step into four accumulators, each scaled with one FMA.
 __attribute__((target("avx2,fma,f16c"))) float dot_q4_0_avx2(const uint8_t* w, const uint8_t* a, int64_t n) {
-  __m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps();
+  constexpr uint64_t WB = quants::Q4_0_BYTES;
+  __m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps(), acc2 = _mm256_setzero_ps(), acc3 = _mm256_setzero_ps();
   const int64_t nb = n / QK;
   int64_t b = 0;
-  for (; b + 2 <= nb; b += 2, w += 2 * quants::Q4_0_BYTES, a += 2 * ACT_BYTES) {
-    acc0 = _mm256_add_ps(acc0, q4_block(w, a));
-    acc1 = _mm256_add_ps(acc1, q4_block(w + quants::Q4_0_BYTES, a + ACT_BYTES));
+  for (; b + 4 <= nb; b += 4, w += 4 * WB, a += 4 * ACT_BYTES) {
+    acc0 = _mm256_fmadd_ps(scale(w, a), q4_0_block(w, a), acc0);
+    acc1 = _mm256_fmadd_ps(scale(w + WB, a + ACT_BYTES), q4_0_block(w + WB, a + ACT_BYTES), acc1);
+    acc2 = _mm256_fmadd_ps(scale(w + 2 * WB, a + 2 * ACT_BYTES), q4_0_block(w + 2 * WB, a + 2 * ACT_BYTES), acc2);
+    acc3 = _mm256_fmadd_ps(scale(w + 3 * WB, a + 3 * ACT_BYTES), q4_0_block(w + 3 * WB, a + 3 * ACT_BYTES), acc3);
   }
-  if (b < nb) acc0 = _mm256_add_ps(acc0, q4_block(w, a));
-  return hsum(_mm256_add_ps(acc0, acc1));
+  for (; b < nb; ++b, w += WB, a += ACT_BYTES) acc0 = _mm256_fmadd_ps(scale(w, a), q4_0_block(w, a), acc0);
+  return hsum(_mm256_add_ps(_mm256_add_ps(acc0, acc1), _mm256_add_ps(acc2, acc3)));
 }
 #endif
 
@@ -228,82 +241,154 @@ __attribute__((always_inline)) inline float q6_k_body(const uint8_t* w, const ui
 
 float dot_q4_k_generic(const uint8_t* w, const uint8_t* a, int64_t n) { return q4_k_body(w, a, n); }
 float dot_q6_k_generic(const uint8_t* w, const uint8_t* a, int64_t n) { return q6_k_body(w, a, n); }
-#if defined(__x86_64__)
-__attribute__((target("avx2,fma"))) float dot_q4_k_avx2(const uint8_t* w, const uint8_t* a, int64_t n) {
-  const float* ht = quants::half_table();
-  const __m256i m4 = _mm256_set1_epi8(0xF);
-  float total = 0;
-  alignas(32) uint8_t q[2][32];
-  for (int64_t b = 0; b < n / QKK; ++b, w += quants::Q4_K_BYTES, a += ACT_K_BYTES) {
-    const float* x = reinterpret_cast<const float*>(a);
-    const float d = ht[quants::load_u16(w)], dmin = ht[quants::load_u16(w + 2)];
-    const uint8_t* s = w + 4;
-    const uint8_t* qs = w + 16;
-    __m256 acc = _mm256_setzero_ps();
-    float macc = 0;
-    for (int c = 0; c < 4; ++c, qs += 32) {
-      int sc[2], mn[2];
-      scale_min_k4(s, 2 * c, sc[0], mn[0]);
-      scale_min_k4(s, 2 * c + 1, sc[1], mn[1]);
-      __m256i raw = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(qs));
-      _mm256_store_si256(reinterpret_cast<__m256i*>(q[0]), _mm256_and_si256(raw, m4));
-      _mm256_store_si256(reinterpret_cast<__m256i*>(q[1]), _mm256_and_si256(_mm256_srli_epi16(raw, 4), m4));
-      for (int h = 0; h < 2; ++h) {
-        const float* xx = x + 64 * c + 32 * h;
-        __m256 s0 = _mm256_setzero_ps();
-        for (int i = 0; i < 32; i += 8)
-          s0 = _mm256_fmadd_ps(_mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(q[h] + i)))),
-                               _mm256_loadu_ps(xx + i), s0);
-        acc = _mm256_fmadd_ps(_mm256_set1_ps(float(sc[h])), s0, acc);
-        macc += float(mn[h]) * x[QKK + 2 * c + h];
-      }
+
+// ---- Integer K-quant kernels (AVX2): the activation is quantized to 8 bits per 256-value block with the
+// sums of each 16 values (Q8K_BYTES: float d, int16 bsums[16], int8 q[256]), so a weight block's offset
+// (Q4_K's minimums, Q6_K's -32) is one multiply of its scales with those sums instead of touching every value.
+constexpr uint64_t Q8K_BSUMS = 4, Q8K_QS = 4 + 32;
+constexpr uint64_t Q8K_BYTES = Q8K_ACT_BYTES;
+static_assert(Q8K_BYTES == Q8K_QS + QKK);
+
+// Scalar rounding with lrintf (the same as _mm256_cvtps_epi32 in the default rounding mode).
+}  // namespace
+
+void quantize_act_q8k(const float* x, uint8_t* dst, int64_t n) {
+  for (int64_t b = 0; b < n / QKK; ++b) {
+    const float* xb = x + b * QKK;
+    float amax = 0;
+    for (int i = 0; i < QKK; ++i) amax = std::max(amax, std::fabs(xb[i]));
+    float d = amax / 127.0f, id = d > 0 ? 1.0f / d : 0.0f;
+    uint8_t* o = dst + b * Q8K_BYTES;
+    std::memcpy(o, &d, 4);
+    auto* q = reinterpret_cast<int8_t*>(o + Q8K_QS);
+    for (int i = 0; i < QKK; ++i) q[i] = int8_t(std::lrintf(xb[i] * id));
+    for (int j = 0; j < 16; ++j) {
+      int16_t s = 0;
+      for (int i = 0; i < 16; ++i) s = int16_t(s + q[16 * j + i]);
+      std::memcpy(o + Q8K_BSUMS + 2 * j, &s, 2);
     }
-    __m128 r = _mm_add_ps(_mm256_castps256_ps128(acc), _mm256_extractf128_ps(acc, 1));
-    r = _mm_add_ps(r, _mm_movehl_ps(r, r));
-    r = _mm_add_ss(r, _mm_movehdup_ps(r));
-    total += d * _mm_cvtss_f32(r) - dmin * macc;
   }
-  return total;
 }
-__attribute__((target("avx2,fma"))) float dot_q6_k_avx2(const uint8_t* w, const uint8_t* a, int64_t n) {
-  const float* ht = quants::half_table();
-  const __m256i m4 = _mm256_set1_epi8(0xF), m2 = _mm256_set1_epi8(3), off = _mm256_set1_epi8(32);
-  __m256 total = _mm256_setzero_ps();
-  alignas(32) int8_t q[4][32];
-  for (int64_t b = 0; b < n / QKK; ++b, w += quants::Q6_K_BYTES, a += ACT_K_BYTES) {
-    const float* x = reinterpret_cast<const float*>(a);
+
+namespace {
+
+#if defined(__x86_64__)
+// The same bytes as quantize_act_q8k: identical scale, product x*id and round-to-nearest-even.
+__attribute__((target("avx2,fma,f16c"))) void quantize_act_q8k_avx2(const float* x, uint8_t* dst, int64_t n) {
+  const __m256 abs_mask = _mm256_castsi256_ps(_mm256_set1_epi32(0x7fffffff));
+  for (int64_t b = 0; b < n / QKK; ++b) {
+    const float* xb = x + b * QKK;
+    __m256 m = _mm256_setzero_ps();
+    for (int i = 0; i < QKK; i += 8) m = _mm256_max_ps(m, _mm256_and_ps(_mm256_loadu_ps(xb + i), abs_mask));
+    __m128 h = _mm_max_ps(_mm256_castps256_ps128(m), _mm256_extractf128_ps(m, 1));
+    h = _mm_max_ps(h, _mm_movehl_ps(h, h));
+    h = _mm_max_ss(h, _mm_movehdup_ps(h));
+    const float amax = _mm_cvtss_f32(h);
+    const float d = amax / 127.0f, id = d > 0 ? 1.0f / d : 0.0f;
+    uint8_t* o = dst + b * Q8K_BYTES;
+    std::memcpy(o, &d, 4);
+    const __m256 vid = _mm256_set1_ps(id);
+    for (int j = 0; j < QKK; j += 32) {
+      __m256i i0 = _mm256_cvtps_epi32(_mm256_mul_ps(_mm256_loadu_ps(xb + j), vid));
+      __m256i i1 = _mm256_cvtps_epi32(_mm256_mul_ps(_mm256_loadu_ps(xb + j + 8), vid));
+      __m256i i2 = _mm256_cvtps_epi32(_mm256_mul_ps(_mm256_loadu_ps(xb + j + 16), vid));
+      __m256i i3 = _mm256_cvtps_epi32(_mm256_mul_ps(_mm256_loadu_ps(xb + j + 24), vid));
+      // Sums of 16: (i0 + i1) and (i2 + i3), eight lanes each.
+      __m256i s01 = _mm256_add_epi32(i0, i1), s23 = _mm256_add_epi32(i2, i3);
+      __m256i s = _mm256_hadd_epi32(s01, s23);  // lanes: s01[0..1] s01[2..3] s23[0..1] s23[2..3] | same, upper
+      s = _mm256_hadd_epi32(s, s);
+      __m128i t = _mm_add_epi32(_mm256_castsi256_si128(s), _mm256_extracti128_si256(s, 1));  // [S01, S23, S01, S23]
+      const int16_t s0 = int16_t(_mm_cvtsi128_si32(t)), s1 = int16_t(_mm_extract_epi32(t, 1));
+      std::memcpy(o + Q8K_BSUMS + 2 * (j / 16), &s0, 2);
+      std::memcpy(o + Q8K_BSUMS + 2 * (j / 16 + 1), &s1, 2);
+      // Narrow to bytes (values within [-127, 127], so saturation never applies) and undo the lane interleave.
+      __m256i p16 = _mm256_packs_epi32(i0, i1), p16b = _mm256_packs_epi32(i2, i3);
+      __m256i p8 = _mm256_packs_epi16(p16, p16b);
+      p8 = _mm256_permutevar8x32_epi32(p8, _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7));
+      _mm256_storeu_si256(reinterpret_cast<__m256i*>(o + Q8K_QS + j), p8);
+    }
+  }
+}
+
+__attribute__((target("avx2,fma,f16c"))) float dot_q4_k_q8k_avx2(const uint8_t* w, const uint8_t* a, int64_t n) {
+  const __m256i m4 = _mm256_set1_epi8(0xF);
+  __m256 acc = _mm256_setzero_ps();
+  for (int64_t b = 0; b < n / QKK; ++b, w += quants::Q4_K_BYTES, a += Q8K_BYTES) {
+    float da;
+    std::memcpy(&da, a, 4);
+    const float d = half_f16c(w) * da, dmin = half_f16c(w + 2) * da;
+    // The twelve scale bytes hold eight 6-bit scales and eight 6-bit minimums; decoded four at a time.
+    uint32_t u[3];
+    std::memcpy(u, w + 4, 12);
+    const uint32_t sc_lo = u[0] & 0x3f3f3f3fu, mn_lo = u[1] & 0x3f3f3f3fu;
+    const uint32_t sc_hi = (u[2] & 0x0f0f0f0fu) | (((u[0] >> 6) & 0x03030303u) << 4);
+    const uint32_t mn_hi = ((u[2] >> 4) & 0x0f0f0f0fu) | (((u[1] >> 6) & 0x03030303u) << 4);
+    const __m128i sc16 = _mm_cvtepu8_epi16(_mm_setr_epi32(int(sc_lo), int(sc_hi), 0, 0));
+    const __m128i mn16 = _mm_cvtepu8_epi16(_mm_setr_epi32(int(mn_lo), int(mn_hi), 0, 0));
+    // Lane j: minimum j times the activation's sum over sub-block j (two 16-sums).
+    const __m256i mdup = _mm256_set_m128i(_mm_unpackhi_epi16(mn16, mn16), _mm_unpacklo_epi16(mn16, mn16));
+    const __m256i mprod = _mm256_madd_epi16(mdup, _mm256_loadu_si256(reinterpret_cast<const __m256i*>(a + Q8K_BSUMS)));
+    const __m256i sc256 = _mm256_broadcastsi128_si256(sc16);
+    const uint8_t* qs = w + 16;
+    const uint8_t* qa = a + Q8K_QS;
+    __m256i sumi = _mm256_setzero_si256();
+    for (int c = 0; c < 4; ++c) {
+      const __m256i raw = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(qs + 32 * c));
+      const __m256i lo = _mm256_and_si256(raw, m4), hi = _mm256_and_si256(_mm256_srli_epi16(raw, 4), m4);
+      // Nibbles (0..15) are the unsigned operand: pair sums stay below 2*15*127.
+      const __m256i p_lo = _mm256_maddubs_epi16(lo, _mm256_loadu_si256(reinterpret_cast<const __m256i*>(qa + 64 * c)));
+      const __m256i p_hi = _mm256_maddubs_epi16(hi, _mm256_loadu_si256(reinterpret_cast<const __m256i*>(qa + 64 * c + 32)));
+      const __m256i s_lo = _mm256_shuffle_epi8(sc256, _mm256_set1_epi16(short(((4 * c + 1) << 8) | (4 * c))));
+      const __m256i s_hi = _mm256_shuffle_epi8(sc256, _mm256_set1_epi16(short(((4 * c + 3) << 8) | (4 * c + 2))));
+      sumi = _mm256_add_epi32(sumi, _mm256_add_epi32(_mm256_madd_epi16(p_lo, s_lo), _mm256_madd_epi16(p_hi, s_hi)));
+    }
+    acc = _mm256_fmadd_ps(_mm256_set1_ps(d), _mm256_cvtepi32_ps(sumi), acc);
+    acc = _mm256_fnmadd_ps(_mm256_set1_ps(dmin), _mm256_cvtepi32_ps(mprod), acc);
+  }
+  return hsum(acc);
+}
+
+__attribute__((target("avx2,fma,f16c"))) float dot_q6_k_q8k_avx2(const uint8_t* w, const uint8_t* a, int64_t n) {
+  const __m256i m4 = _mm256_set1_epi8(0xF), m2 = _mm256_set1_epi8(3);
+  __m256 acc = _mm256_setzero_ps();
+  for (int64_t b = 0; b < n / QKK; ++b, w += quants::Q6_K_BYTES, a += Q8K_BYTES) {
+    float da;
+    std::memcpy(&da, a, 4);
+    const float d = half_f16c(w + 208) * da;
     const uint8_t* ql = w;
     const uint8_t* qh = w + 128;
-    const auto* sc = reinterpret_cast<const int8_t*>(w + 192);
-    const float d = ht[quants::load_u16(w + 208)];
-    for (int c = 0; c < 2; ++c, ql += 64, qh += 32, sc += 8, x += 128) {
-      __m256i l0 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(ql));
-      __m256i l1 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(ql + 32));
-      __m256i h = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(qh));
-#define HEARTH_Q6_HI(sh) _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(h, sh), m2), 4)
-      _mm256_store_si256(reinterpret_cast<__m256i*>(q[0]), _mm256_sub_epi8(_mm256_or_si256(_mm256_and_si256(l0, m4), HEARTH_Q6_HI(0)), off));
-      _mm256_store_si256(reinterpret_cast<__m256i*>(q[1]), _mm256_sub_epi8(_mm256_or_si256(_mm256_and_si256(l1, m4), HEARTH_Q6_HI(2)), off));
-      _mm256_store_si256(reinterpret_cast<__m256i*>(q[2]),
-                         _mm256_sub_epi8(_mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l0, 4), m4), HEARTH_Q6_HI(4)), off));
-      _mm256_store_si256(reinterpret_cast<__m256i*>(q[3]),
-                         _mm256_sub_epi8(_mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l1, 4), m4), HEARTH_Q6_HI(6)), off));
-      for (int g = 0; g < 4; ++g)
-        for (int half = 0; half < 2; ++half) {
-          const int8_t* qq = q[g] + 16 * half;
-          const float* xx = x + 32 * g + 16 * half;
-          __m256 s0 = _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(qq)))),
-                                    _mm256_loadu_ps(xx));
-          s0 = _mm256_fmadd_ps(_mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(qq + 8)))),
-                               _mm256_loadu_ps(xx + 8), s0);
-          total = _mm256_fmadd_ps(_mm256_set1_ps(d * float(sc[2 * g + half])), s0, total);
-        }
-#undef HEARTH_Q6_HI
+    const __m128i sc8 = _mm_loadu_si128(reinterpret_cast<const __m128i*>(w + 192));
+    // The stored values are q + 32 with q in [-32, 31]: sum(sc * (u - 32) * a) = sum(sc * u * a) - 32 * sum(sc * bsum).
+    const __m256i corr = _mm256_madd_epi16(_mm256_cvtepi8_epi16(sc8),
+                                           _mm256_loadu_si256(reinterpret_cast<const __m256i*>(a + Q8K_BSUMS)));
+    const uint8_t* qa = a + Q8K_QS;
+    __m256i sumi = _mm256_setzero_si256();
+    for (int c = 0; c < 2; ++c, ql += 64, qh += 32, qa += 128) {
+      const __m256i l0 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(ql));
+      const __m256i l1 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(ql + 32));
+      const __m256i h = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(qh));
+      __m256i q[4];
+      q[0] = _mm256_or_si256(_mm256_and_si256(l0, m4), _mm256_slli_epi16(_mm256_and_si256(h, m2), 4));
+      q[1] = _mm256_or_si256(_mm256_and_si256(l1, m4), _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(h, 2), m2), 4));
+      q[2] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l0, 4), m4),
+                             _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(h, 4), m2), 4));
+      q[3] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l1, 4), m4),
+                             _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(h, 6), m2), 4));
+      for (int g = 0; g < 4; ++g) {
+        // Unsigned 6-bit values times signed activations: pair sums stay below 2*63*127.
+        const __m256i p = _mm256_maddubs_epi16(q[g], _mm256_loadu_si256(reinterpret_cast<const __m256i*>(qa + 32 * g)));
+        // Scales of this group's two 16-value halves: eight copies of each, as int16.
+        const char k = char(8 * c + 2 * g);
+        const __m128i pick = _mm_setr_epi8(k, k, k, k, k, k, k, k, char(k + 1), char(k + 1), char(k + 1), char(k + 1),
+                                           char(k + 1), char(k + 1), char(k + 1), char(k + 1));
+        const __m256i s = _mm256_cvtepi8_epi16(_mm_shuffle_epi8(sc8, pick));
+        sumi = _mm256_add_epi32(sumi, _mm256_madd_epi16(p, s));
+      }
     }
+    sumi = _mm256_sub_epi32(sumi, _mm256_slli_epi32(corr, 5));
+    acc = _mm256_fmadd_ps(_mm256_set1_ps(d), _mm256_cvtepi32_ps(sumi), acc);
   }
-  __m128 r = _mm_add_ps(_mm256_castps256_ps128(total), _mm256_extractf128_ps(total, 1));
-  r = _mm_add_ps(r, _mm_movehl_ps(r, r));
-  r = _mm_add_ss(r, _mm_movehdup_ps(r));
-  return _mm_cvtss_f32(r);
+  return hsum(acc);
 }
 #endif
 
@@ -345,8 +430,9 @@ struct Table {
       q8_0.dot = dot_q8_0_avx2;
       q4_0.dot = dot_q4_0_avx2;
       f16.dot = dot_f16_avx2;
-      q4_k.dot = dot_q4_k_avx2;
-      q6_k.dot = dot_q6_k_avx2;
+      // K-quants switch to the integer path, with its own activation format.
+      q4_k = QuantDot{GgmlType::Q4_K, QKK, Q8K_BYTES, quantize_act_q8k_avx2, dot_q4_k_q8k_avx2};
+      q6_k = QuantDot{GgmlType::Q6_K, QKK, Q8K_BYTES, quantize_act_q8k_avx2, dot_q6_k_q8k_avx2};
     }
 #endif
   }

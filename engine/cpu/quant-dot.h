@@ -31,4 +31,9 @@ const QuantDot* quant_dot_for(GgmlType type);
 // The portable version of the same kernel (for tests that compare it with the SIMD one).
 const QuantDot* quant_dot_generic_for(GgmlType type);
 
+// The 256-value activation blocks of the integer K-quant kernels: float d, int16 sums of each 16 values,
+// int8 q[256] (Q8K_ACT_BYTES a block). The portable version, exposed so tests can check the SIMD one.
+constexpr uint64_t Q8K_ACT_BYTES = 4 + 32 + 256;
+void quantize_act_q8k(const float* x, uint8_t* dst, int64_t n);
+
 }  // namespace hearth::cpu

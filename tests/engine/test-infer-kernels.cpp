@@ -85,8 +85,115 @@ TEST(Kernels, MatmulMatchesPlainLoop) {
             for (int64_t i = 0; i < k; ++i) s += double(wd[size_t(r * k + i)]) * x[size_t(tt * k + i)];
             worst = std::max(worst, std::abs(s - y[size_t(tt * rows + r)]));
           }
-        bool approx = qdot && n_tok == 1 && (t == GgmlType::Q8_0 || t == GgmlType::Q4_0);  // 8-bit activations
+        // 8-bit activations (the K-quants' only where the integer SIMD kernels are in use).
+        const cpu::QuantDot* kd = cpu::quant_dot_for(t);
+        bool int_act = t == GgmlType::Q8_0 || t == GgmlType::Q4_0 || (kd && kd->act_block_bytes == cpu::Q8K_ACT_BYTES);
+        bool approx = qdot && n_tok == 1 && int_act;
         EXPECT_LT(worst, approx ? 0.5 : 1e-3) << "tokens " << n_tok << " quant-dot " << qdot;
+      }
+    }
+  }
+}
+
+namespace {
+
+// Where a kernel's activation is quantized to 8 bits: block length and offset of the int8 values
+// (the scale is the float at the block's start). {0, 0} for an F32 activation.
+std::pair<int64_t, uint64_t> int_act_layout(const cpu::QuantDot& qd) {
+  if (qd.act_block_bytes == 4 + 32) return {32, 4};
+  if (qd.act_block_bytes == cpu::Q8K_ACT_BYTES) return {256, 4 + 32};
+  return {0, 0};
+}
+
+}  // namespace
+
+// The SIMD activation quantizer of the integer K-quant kernels writes exactly the portable bytes, its
+// 16-sums are the sums of its values, and each value is within half a step of the input.
+TEST(Kernels, Q8KActivationMatchesPortable) {
+  const cpu::QuantDot* qd = cpu::quant_dot_for(GgmlType::Q4_K);
+  if (qd->act_block_bytes != cpu::Q8K_ACT_BYTES) GTEST_SKIP() << "no integer K-quant kernel on this CPU";
+  uint32_t seed = 10;
+  for (int64_t n : {256, 512, 2048, 5632}) {
+    auto x = randn(size_t(n), seed++);
+    for (int64_t i = 0; i < n; ++i) x[size_t(i)] *= float(1 + (i / 256) % 5) * (i % 7 == 0 ? 10.0f : 1.0f);
+    std::vector<uint8_t> simd(cpu::Q8K_ACT_BYTES * size_t(n / 256)), portable(simd.size());
+    qd->quantize_act(x.data(), simd.data(), n);
+    cpu::quantize_act_q8k(x.data(), portable.data(), n);
+    ASSERT_EQ(simd, portable) << "n " << n;
+    for (int64_t b = 0; b < n / 256; ++b) {
+      const uint8_t* blk = simd.data() + b * cpu::Q8K_ACT_BYTES;
+      float d;
+      std::memcpy(&d, blk, 4);
+      const auto* q = reinterpret_cast<const int8_t*>(blk + 36);
+      for (int j = 0; j < 16; ++j) {
+        int16_t bs;
+        std::memcpy(&bs, blk + 4 + 2 * j, 2);
+        int sum = 0;
+        for (int i = 0; i < 16; ++i) sum += q[16 * j + i];
+        EXPECT_EQ(bs, sum);
+      }
+      for (int i = 0; i < 256; ++i) EXPECT_LE(std::abs(q[i] * d - x[size_t(b * 256 + i)]), d * 0.5f * 1.0001f);
+    }
+  }
+}
+
+// Each dispatched kernel (SIMD where the CPU has it) on random rows of many lengths, odd row counts and
+// varied magnitudes, against (a) the integer definition over the same activation bytes (float summation
+// error only: 1e-5 of the sum of absolute terms), (b) the F32 dot of the dequantized row with the exact
+// activation: at most the activation's rounding, sum |w_i| * d_block / 2, and (c) the portable kernel.
+TEST(Kernels, SimdQuantDotMatchesReference) {
+  uint32_t seed = 100;
+  for (GgmlType t : {GgmlType::Q8_0, GgmlType::Q4_0, GgmlType::Q4_K, GgmlType::Q6_K}) {
+    const bool k_quant = t == GgmlType::Q4_K || t == GgmlType::Q6_K;
+    const cpu::QuantDot* qd = cpu::quant_dot_for(t);
+    const cpu::QuantDot* gen = cpu::quant_dot_generic_for(t);
+    ASSERT_NE(qd, nullptr);
+    auto [ablk, qoff] = int_act_layout(*qd);
+    std::vector<int64_t> lengths = {256, 512, 768, 1280, 2048, 5632};
+    if (!k_quant) lengths.insert(lengths.end(), {32, 64, 96, 160, 224, 4128});
+    for (int64_t n : lengths) {
+      for (int64_t rows : {1, 7, 13}) {
+        SCOPED_TRACE(std::string(type_name(t)) + " n " + std::to_string(n) + " rows " + std::to_string(rows));
+        auto w = randn(size_t(n * rows), seed++), x = randn(size_t(n), seed++);
+        for (int64_t r = 0; r < rows; ++r)
+          for (int64_t i = 0; i < n; ++i) w[size_t(r * n + i)] *= 0.01f * float(1 + r) * (i % 64 < 8 ? 5.0f : 1.0f);
+        for (int64_t i = 0; i < n; ++i) x[size_t(i)] *= i % 96 == 5 ? 20.0f : 1.0f;
+        const uint64_t rb = *row_nbytes(t, n);
+        std::vector<uint8_t> wq(rb * size_t(rows));
+        ASSERT_TRUE(quantize(t, w.data(), wq.data(), n * rows));
+        std::vector<float> wd(size_t(n * rows));
+        ASSERT_TRUE(dequantize(t, wq.data(), wd.data(), n * rows));
+        std::vector<uint8_t> xq(qd->act_row_bytes(n)), xg(gen->act_row_bytes(n));
+        qd->quantize_act(x.data(), xq.data(), n);
+        gen->quantize_act(x.data(), xg.data(), n);
+        for (int64_t r = 0; r < rows; ++r) {
+          const float* wr = wd.data() + r * n;
+          const float got = qd->dot(wq.data() + r * rb, xq.data(), n);
+          double exact = 0, round_bound = 0, want = 0, abs_terms = 0;
+          for (int64_t i = 0; i < n; ++i) exact += double(wr[i]) * x[size_t(i)];
+          if (ablk > 0) {
+            for (int64_t b = 0; b < n / ablk; ++b) {
+              const uint8_t* blk = xq.data() + b * qd->act_block_bytes;
+              float d;
+              std::memcpy(&d, blk, 4);
+              const auto* q = reinterpret_cast<const int8_t*>(blk + qoff);
+              for (int64_t i = 0; i < ablk; ++i) {
+                const double term = double(wr[b * ablk + i]) * q[i] * d;
+                want += term;
+                abs_terms += std::abs(term);
+                round_bound += std::abs(double(wr[b * ablk + i])) * d * 0.5;
+              }
+            }
+            EXPECT_NEAR(got, want, 1e-5 * abs_terms + 1e-6) << "row " << r;
+          } else {
+            for (int64_t i = 0; i < n; ++i) abs_terms += std::abs(double(wr[i]) * x[size_t(i)]);
+          }
+          EXPECT_NEAR(got, exact, round_bound * 1.001 + 1e-5 * abs_terms + 1e-6) << "row " << r;
+          const float portable = gen->dot(wq.data() + r * rb, xg.data(), n);
+          // The portable kernel: exact (F32 activation, K-quants) or over the same 8-bit activation.
+          const double tol = (k_quant ? round_bound * 1.001 : 0.0) + 1e-5 * abs_terms + 1e-6;
+          EXPECT_NEAR(got, portable, tol) << "row " << r;
+        }
       }
     }
   }
