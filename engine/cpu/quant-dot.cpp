@@ -362,26 +362,27 @@ __attribute__((target("avx2,fma,f16c"))) float dot_q6_k_q8k_avx2(const uint8_t* 
     const __m256i corr = _mm256_madd_epi16(_mm256_cvtepi8_epi16(sc8),
                                            _mm256_loadu_si256(reinterpret_cast<const __m256i*>(a + Q8K_BSUMS)));
     const uint8_t* qa = a + Q8K_QS;
+    // The 16 scales as int16: lanes 0..7 hold sc[0..7] and 8..15 sc[8..15]; each half c is copied to both
+    // 128-bit lanes so that one in-lane shuffle gives a group's [sc[2g] x8 | sc[2g+1] x8].
+    const __m256i sc16 = _mm256_cvtepi8_epi16(sc8);
+    const __m256i sc_half[2] = {_mm256_permute2x128_si256(sc16, sc16, 0x00), _mm256_permute2x128_si256(sc16, sc16, 0x11)};
+    const __m256i m30 = _mm256_set1_epi8(0x30);
     __m256i sumi = _mm256_setzero_si256();
     for (int c = 0; c < 2; ++c, ql += 64, qh += 32, qa += 128) {
       const __m256i l0 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(ql));
       const __m256i l1 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(ql + 32));
       const __m256i h = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(qh));
+      // Two high bits of each value moved to bits 4..5 of its byte (16-bit shifts; the mask drops spill-over).
       __m256i q[4];
-      q[0] = _mm256_or_si256(_mm256_and_si256(l0, m4), _mm256_slli_epi16(_mm256_and_si256(h, m2), 4));
-      q[1] = _mm256_or_si256(_mm256_and_si256(l1, m4), _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(h, 2), m2), 4));
-      q[2] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l0, 4), m4),
-                             _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(h, 4), m2), 4));
-      q[3] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l1, 4), m4),
-                             _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(h, 6), m2), 4));
+      q[0] = _mm256_or_si256(_mm256_and_si256(l0, m4), _mm256_and_si256(_mm256_slli_epi16(h, 4), m30));
+      q[1] = _mm256_or_si256(_mm256_and_si256(l1, m4), _mm256_and_si256(_mm256_slli_epi16(h, 2), m30));
+      q[2] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l0, 4), m4), _mm256_and_si256(h, m30));
+      q[3] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l1, 4), m4), _mm256_and_si256(_mm256_srli_epi16(h, 2), m30));
       for (int g = 0; g < 4; ++g) {
         // Unsigned 6-bit values times signed activations: pair sums stay below 2*63*127.
         const __m256i p = _mm256_maddubs_epi16(q[g], _mm256_loadu_si256(reinterpret_cast<const __m256i*>(qa + 32 * g)));
-        // Scales of this group's two 16-value halves: eight copies of each, as int16.
-        const char k = char(8 * c + 2 * g);
-        const __m128i pick = _mm_setr_epi8(k, k, k, k, k, k, k, k, char(k + 1), char(k + 1), char(k + 1), char(k + 1),
-                                           char(k + 1), char(k + 1), char(k + 1), char(k + 1));
-        const __m256i s = _mm256_cvtepi8_epi16(_mm_shuffle_epi8(sc8, pick));
+        const short lo = short(((4 * g + 1) << 8) | (4 * g)), hi = short(((4 * g + 3) << 8) | (4 * g + 2));
+        const __m256i s = _mm256_shuffle_epi8(sc_half[c], _mm256_setr_epi16(lo, lo, lo, lo, lo, lo, lo, lo, hi, hi, hi, hi, hi, hi, hi, hi));
         sumi = _mm256_add_epi32(sumi, _mm256_madd_epi16(p, s));
       }
     }
