@@ -1,5 +1,5 @@
-/* Quantized dot-product kernels (see quant-dot.h): Q8_0 and Q4_0 weight rows against activations
- * quantized to 8 bits per 32-value block, with an AVX2 version chosen at run time and a portable one.
+/* Quantized dot-product kernels (see quant-dot.h): Q8_0, Q4_0, Q4_K, Q6_K and F16 weight rows against the
+ * activation, with an AVX2 version chosen at run time and a portable one.
  *
  * Non-obvious choices:
  * - The activation block keeps its scale as an F32 (36 bytes a block) rather than ggml's F16: it is
@@ -8,8 +8,10 @@
  * - AVX2 multiplies signed bytes with _mm256_maddubs_epi16, which needs one unsigned operand: the
  *   weight's absolute value times the activation carrying the weight's sign (the sign_epi8 trick).
  *   Products of at most 127·127 summed in pairs stay inside int16.
- * - Q4_K and Q6_K rows are decoded in registers against the F32 activation (no 8-bit rounding), so
- *   their decoding is exact up to summation order.
+ * - The portable Q4_K and Q6_K kernels decode rows against the F32 activation (exact up to summation
+ *   order); the AVX2 ones use integer dots against a 256-value 8-bit activation carrying its 16-value
+ *   sums (the table entry brings its own activation format), trading the activation's rounding for
+ *   about three times the decode speed.
  */
 #include "quant-dot.h"
 
