@@ -31,6 +31,7 @@
 #include <vector>
 
 #include "data-internal.h"
+#include "hearth/sha256.h"
 #include "hearth/trainer/data.h"
 
 namespace hearth::train {
@@ -845,10 +846,10 @@ Expected<Dataset> load_dataset(const DataConfig& config, const Tokenizer& tokeni
     for (auto& rec : vr->records)
       for (auto& ex : rec) d.validation.push_back(std::move(ex));
 
-  detail::Sha256 h;
+  Sha256 h;
   h.update(train_bytes);
   if (has_val_file) h.update(val_bytes);
-  d.sha256 = h.hex();
+  d.sha256 = h.finish_hex();
 
   DatasetStats& s = d.stats;
   s.rows = tr.rows + (vr ? vr->rows : 0);

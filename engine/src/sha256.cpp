@@ -3,14 +3,14 @@
  * Non-obvious choice: the message schedule is computed in place in a 16-word ring instead of the
  * 64-word array of the standard's text; same result, a quarter of the stack traffic per block.
  */
-#include "hearth/store/sha256.h"
+#include "hearth/sha256.h"
 
 #include <cstdio>
 #include <cstring>
 #include <fstream>
 #include <vector>
 
-namespace hearth::store {
+namespace hearth {
 namespace {
 
 constexpr std::uint32_t K[64] = {
@@ -115,7 +115,7 @@ std::array<std::uint8_t, 32> Sha256::finish() {
   return out;
 }
 
-std::string Sha256::finishHex() {
+std::string Sha256::finish_hex() {
   static const char* digits = "0123456789abcdef";
   auto d = finish();
   std::string s(64, '0');
@@ -126,13 +126,13 @@ std::string Sha256::finishHex() {
   return s;
 }
 
-std::string sha256Hex(std::string_view data) {
+std::string sha256_hex(std::string_view data) {
   Sha256 h;
   h.update(data);
-  return h.finishHex();
+  return h.finish_hex();
 }
 
-Expected<std::string> sha256File(const std::string& path) {
+Expected<std::string> sha256_file(const std::string& path) {
   std::FILE* f = std::fopen(path.c_str(), "rb");
   if (!f) return make_error(ErrorCode::io, "cannot open '" + path + "' to hash it");
   Sha256 h;
@@ -145,7 +145,7 @@ Expected<std::string> sha256File(const std::string& path) {
   bool bad = std::ferror(f);
   std::fclose(f);
   if (bad) return make_error(ErrorCode::io, "error reading '" + path + "' while hashing it");
-  return h.finishHex();
+  return h.finish_hex();
 }
 
-}  // namespace hearth::store
+}  // namespace hearth
