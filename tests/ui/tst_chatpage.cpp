@@ -28,6 +28,8 @@
 #include "chat-settings-panel.h"
 #include "chat-worker.h"
 
+#include "ui-test-util.h"
+
 using namespace hearth;
 using namespace hearth::ui;
 
@@ -38,18 +40,7 @@ constexpr int TIMEOUT_MS = 60000;
 QString tinyModel() { return QStringLiteral(HEARTH_TESTDATA "/models/llama-2-tiny-random.gguf"); }
 
 store::Id importModel(store::Project& p, const QString& path, const std::string& name) {
-  store::Model m;
-  m.name = name;
-  m.path = path.toStdString();
-  m.format = "gguf";
-  auto id = p.addModel(m);
-  if (!id) qFatal("addModel: %s", id.error().to_string().c_str());
-  store::ModelVersion v;
-  v.modelId = *id;
-  v.label = "base";
-  auto vid = p.addModelVersion(v);
-  if (!vid) qFatal("addModelVersion: %s", vid.error().to_string().c_str());
-  return *vid;
+  return hearth::test::importGguf(p, path.toStdString(), name);
 }
 
 std::vector<store::Message> stored(AppContext& ctx, store::Id conv) {

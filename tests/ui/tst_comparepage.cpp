@@ -20,6 +20,8 @@
 #include "hearth/gguf.h"
 #include "hearth/model-writer.h"
 
+#include "ui-test-util.h"
+
 using namespace hearth;
 using namespace hearth::ui;
 
@@ -28,18 +30,7 @@ namespace {
 constexpr int TIMEOUT_MS = 60000;
 
 store::Id importModel(store::Project& p, const std::string& path, const std::string& name) {
-  store::Model m;
-  m.name = name;
-  m.path = path;
-  m.format = "gguf";
-  auto id = p.addModel(m);
-  if (!id) qFatal("addModel: %s", id.error().to_string().c_str());
-  store::ModelVersion v;
-  v.modelId = *id;
-  v.label = "v1";
-  auto vid = p.addModelVersion(v);
-  if (!vid) qFatal("addModelVersion: %s", vid.error().to_string().c_str());
-  return *vid;
+  return hearth::test::importGguf(p, path, name, "v1");
 }
 
 }  // namespace

@@ -33,6 +33,8 @@
 #define HEARTH_CLI ""
 #endif
 
+#include "ui-test-util.h"
+
 using namespace hearth;
 using namespace hearth::ui;
 
@@ -44,19 +46,7 @@ QString tinyModel() { return QStringLiteral(HEARTH_TESTDATA "/models/llama-2-tin
 QString tinyData() { return QStringLiteral(HEARTH_SOURCE_DIR "/resources/examples/tiny-instruct.jsonl"); }
 
 store::Id importModel(store::Project& p, const QString& path) {
-  store::Model m;
-  m.name = "tiny";
-  m.path = path.toStdString();
-  m.format = "gguf";
-  auto id = p.addModel(m);
-  if (!id) qFatal("addModel: %s", id.error().to_string().c_str());
-  store::ModelVersion v;
-  v.modelId = *id;
-  v.label = "v1";
-  v.path = m.path;
-  auto vid = p.addModelVersion(v);
-  if (!vid) qFatal("addModelVersion: %s", vid.error().to_string().c_str());
-  return *vid;
+  return hearth::test::importGguf(p, path.toStdString(), "tiny", "v1");
 }
 
 void shot(QWidget* w, const QString& name) {
