@@ -351,7 +351,7 @@ __attribute__((target("avx2,fma,f16c"))) float dot_q4_k_q8k_avx2(const uint8_t* 
 }
 
 __attribute__((target("avx2,fma,f16c"))) float dot_q6_k_q8k_avx2(const uint8_t* w, const uint8_t* a, int64_t n) {
-  const __m256i m4 = _mm256_set1_epi8(0xF), m2 = _mm256_set1_epi8(3);
+  const __m256i m4 = _mm256_set1_epi8(0xF);
   __m256 acc = _mm256_setzero_ps();
   for (int64_t b = 0; b < n / QKK; ++b, w += quants::Q6_K_BYTES, a += Q8K_BYTES) {
     float da;

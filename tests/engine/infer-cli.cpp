@@ -13,6 +13,7 @@
 #include "hearth/gguf.h"
 #include "hearth/model-writer.h"
 #include "hearth/tokenizer.h"
+#include "test-models.h"
 #include "test-util.h"
 
 using namespace hearth;
@@ -132,30 +133,7 @@ TEST(InferCli, BadInput) {
 // template, for the commands that need a template.
 namespace {
 std::string chat_model() {
-  static std::string path = [] {
-    auto src = GgufFile::open(model());
-    if (!src) return std::string("(cannot open ") + model() + ": " + src.error().to_string() + ")";
-    auto tokens = src->get_string_array("tokenizer.ggml.tokens");
-    auto scores = src->get_float_array("tokenizer.ggml.scores");
-    auto types = src->get_int_array("tokenizer.ggml.token_type");
-    if (!tokens || !scores || !types) return std::string("(tokenizer arrays missing in the shared model)");
-    TokenizerData td;
-    td.model = "llama";
-    td.tokens = *tokens;
-    td.scores = *scores;
-    for (int64_t t : *types) td.token_types.push_back(int32_t(t));
-    td.bos_id = 1;
-    td.eos_id = 2;
-    td.add_bos = true;
-    td.chat_template = test::read_text(test::testdata("chat-templates/microsoft-Phi-3.5-mini-instruct.jinja"));
-    auto w = make_random_weights(tiny_params(Architecture::llama, 64, 1, 32000), 11);
-    EXPECT_TRUE(w);
-    GgufWriteOptions o;
-    o.tokenizer = td;
-    auto p = test::scratch("infer-cli-chat") / "chat.gguf";
-    EXPECT_TRUE(write_gguf_model(*w, p, o));
-    return p.string();
-  }();
+  static const std::string path = test::tiny_chat_model("infer-cli-chat", 11);
   return path;
 }
 }  // namespace
