@@ -1,0 +1,19 @@
+# GPU checks and benchmarks (included from tests/CMakeLists.txt), built only when the CUDA backend is:
+# - gpu-nvml-energy-check (label gpu): NVML energy counter against integrated power under a cuBLAS
+#   GEMM load; skips itself where no NVIDIA GPU is present, so CI builds it and sees it skip.
+# - bench-gpu: HBM copy bandwidth and cuBLAS SGEMM / BF16 GEMM rates (a program, never a test).
+# Non-obvious choice: only these targets link cuBLAS (shared, from the toolkit); the engine links
+# nothing but the static CUDA runtime, so a CUDA-built hearth-cli needs only the driver.
+if(HEARTH_HAVE_CUDA)
+  hearth_gtest(gpu-nvml-energy-check
+    SOURCES ${CMAKE_CURRENT_LIST_DIR}/nvml-energy-check.cpp
+    LIBS hearth_app hearth_engine CUDA::cublas CUDA::cudart_static
+    LABELS gpu
+    TIMEOUT 240)
+  target_include_directories(gpu-nvml-energy-check PRIVATE ${CMAKE_CURRENT_LIST_DIR})
+
+  add_executable(bench-gpu ${PROJECT_SOURCE_DIR}/tests/bench/bench-gpu.cpp)
+  target_include_directories(bench-gpu PRIVATE ${CMAKE_CURRENT_LIST_DIR})
+  target_link_libraries(bench-gpu PRIVATE CUDA::cublas CUDA::cudart_static)
+  set_target_properties(bench-gpu PROPERTIES RUNTIME_OUTPUT_DIRECTORY ${CMAKE_BINARY_DIR})
+endif()

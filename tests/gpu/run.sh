@@ -1,0 +1,201 @@
+#!/bin/bash
+# The GPU check for a machine with an NVIDIA GPU, the CUDA toolkit and PyTorch but no internet and no
+# Debian packages (the device tool's H100/H200): configures the headless stack (no Qt, CUDA on, Release)
+# into build/gpu with the dependencies carried in .carry/ (made by tests/gpu/carry.sh), builds it, runs
+# `ctest -L gpu` and the GPU benchmarks, writes full logs to the output folder ($1, else $OUT, else
+# ./gpu-out) and prints a summary table last. Exit status 0 only when every step passed.
+#   usage: bash tests/gpu/run.sh [OUTDIR]
+# Environment: HEARTH_GPU_BUDGET (seconds for the whole script, default 540), HEARTH_NVML_CHECK_SECONDS
+# (the energy check's window, default 60), HEARTH_TELEMETRY_GPU_SECONDS (app-telemetry-gpu's idle
+# window, default 10 here), HEARTH_GPU_TARGETS (build only these targets, not the GPU ones and then all).
+#
+# Non-obvious choice: every step's timeout is cut from one overall budget, keeping back what the steps
+# after it need, so a slow build cannot eat the time of the GPU checks and the script always reaches
+# its summary inside the device tool's ten minutes; and the build keeps going past errors (-k), so one
+# broken file elsewhere in the tree does not hide the GPU results.
+set -uo pipefail
+
+repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+out=${1:-${OUT:-$repo/gpu-out}}
+mkdir -p "$out" && out=$(cd "$out" && pwd)
+build=$repo/build/gpu
+carry=$repo/.carry/root
+budget=${HEARTH_GPU_BUDGET:-540}
+t_start=$(date +%s)
+status=0
+rows=()  # "name|result|figure"
+
+elapsed() { echo $(( $(date +%s) - t_start )); }
+remaining() { echo $(( budget - $(elapsed) )); }
+# step_timeout MAX RESERVE: MAX seconds, or less so that RESERVE seconds are left for later steps.
+step_timeout() { local r=$(( $(remaining) - $2 )); (( r > $1 )) && r=$1; (( r < 5 )) && r=5; echo $r; }
+log() { echo "[run.sh +$(elapsed)s] $*" | tee -a "$out/run.log"; }
+row() { rows+=("$1|$2|$3"); [[ $2 == ok || $2 == Passed || $2 == Skipped ]] || status=1; }
+
+: >"$out/run.log"
+log "repo $repo, output $out, budget ${budget}s"
+
+# ---- environment: the carried Debian packages (see tests/gpu/carry.sh and shared/tools/carry-debs) ----
+cmake_extra=()
+if [ -d "$carry/usr" ]; then
+  lib=$carry/usr/lib/x86_64-linux-gnu
+  # Links that carry.sh made, in case a copy dropped them.
+  [ -e "$lib/libopenblas.so" ] || ln -sfn openblas-pthread/libopenblas.so "$lib/libopenblas.so"
+  [ -e "$lib/libopenblas.so.0" ] || ln -sfn openblas-pthread/libopenblas.so.0 "$lib/libopenblas.so.0"
+  broken=$(find "$carry" -xtype l | wc -l)
+  (( broken == 0 )) || log "WARNING: $broken dangling links under .carry (did the symlinks travel?)"
+  export CMAKE_PREFIX_PATH=$carry/usr${CMAKE_PREFIX_PATH:+:$CMAKE_PREFIX_PATH}
+  export PKG_CONFIG_PATH=$lib/pkgconfig:$carry/usr/share/pkgconfig${PKG_CONFIG_PATH:+:$PKG_CONFIG_PATH}
+  export PKG_CONFIG_SYSROOT_DIR=$carry  # the .pc files say prefix=/usr
+  export LD_LIBRARY_PATH=$lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}
+  export CPATH=$carry/usr/include${CPATH:+:$CPATH}
+  export PKG_CONFIG=$carry/usr/bin/pkgconf
+  cmake_extra+=(-DPKG_CONFIG_EXECUTABLE="$PKG_CONFIG")
+  log "using carried packages in $carry ($(du -sh "$repo/.carry" | cut -f1))"
+else
+  log "no .carry/root: relying on the system's packages (run tests/gpu/carry.sh where there is internet)"
+fi
+[ -d "$repo/.carry/testdata" ] && cmake_extra+=(-DHEARTH_TESTDATA="$repo/.carry/testdata")
+py=$(command -v python3 || true)
+[ -n "$py" ] && cmake_extra+=(-DHEARTH_PYTHON="$py")
+[ -x /usr/local/cuda/bin/nvcc ] && export PATH=/usr/local/cuda/bin:$PATH
+# Build only for the GPU that is here (sm_90 on H100/H200): half the nvcc time of CI's 80;90.
+cc=$(nvidia-smi --query-gpu=compute_cap --format=csv,noheader 2>/dev/null | head -1 | tr -d ' .')
+[[ $cc =~ ^[0-9]+$ ]] && cmake_extra+=(-DCMAKE_CUDA_ARCHITECTURES="$cc")
+
+{
+  echo "== date: $(date -u)"; echo "== uname: $(uname -a)"; echo "== nproc: $(nproc)"
+  echo "== nvidia-smi:"; nvidia-smi 2>&1 | head -20
+  echo "== nvcc:"; nvcc --version 2>&1 | tail -2
+  echo "== c++:"; c++ --version 2>&1 | head -1
+  echo "== cmake: $(cmake --version 2>&1 | head -1); ninja: $(ninja --version 2>&1)"
+  echo "== python3: $py $($py -c 'import torch; print("torch", torch.__version__, "cuda", torch.version.cuda)' 2>&1 | tail -1)"
+  echo "== git: $(git -C "$repo" log -1 --format='%h %s' 2>&1)"
+} >>"$out/run.log" 2>&1
+
+# ---- configure and build ----
+if command -v ninja >/dev/null; then gen=(-G Ninja); keep_going=(-k 0); else gen=(-G "Unix Makefiles"); keep_going=(-k); fi
+t=$(step_timeout 120 330)
+log "configure (${gen[1]}, timeout ${t}s)"
+t0=$(date +%s)
+if timeout "$t" cmake -S "$repo" -B "$build" "${gen[@]}" -DCMAKE_BUILD_TYPE=Release -DHEARTH_GUI=OFF \
+     -DHEARTH_CUDA=ON -DHEARTH_TESTS=ON "${cmake_extra[@]}" >"$out/build.log" 2>&1; then
+  row configure ok "$(( $(date +%s) - t0 )) s"
+else
+  row configure FAILED "see build.log"
+  tail -30 "$out/build.log"
+fi
+
+if [ -f "$build/CMakeCache.txt" ]; then
+  # First the GPU targets (by convention their names hold "gpu" or "cuda"), so that a build that runs
+  # out of time still leaves the GPU checks to run; then everything else.
+  if [ "${gen[1]}" = Ninja ]; then
+    gpu_targets=$(ninja -C "$build" -t targets all 2>/dev/null | sed -nE 's/^([A-Za-z0-9_.-]+): .*/\1/p' | grep -E 'gpu|cuda' | grep -v -E '^cmake_object_order|\.a$' | sort -u)
+  else
+    gpu_targets=$(cmake --build "$build" --target help 2>/dev/null | sed -nE 's/^\.\.\. ([A-Za-z0-9_.-]+).*/\1/p' | grep -E 'gpu|cuda' | grep -v -E '^cmake_object_order|\.a$' | sort -u)
+  fi
+  read -ra targets <<<"${HEARTH_GPU_TARGETS:-$(echo $gpu_targets)}"
+  t=$(step_timeout 300 150)
+  log "build GPU targets (${targets[*]}), $(nproc) jobs, timeout ${t}s"
+  t0=$(date +%s)
+  timeout "$t" cmake --build "$build" --parallel "$(nproc)" --target "${targets[@]}" -- "${keep_going[@]}" >>"$out/build.log" 2>&1
+  rc=$?
+  if (( rc == 0 )); then row "build GPU targets" ok "$(( $(date +%s) - t0 )) s, ${#targets[@]} targets"
+  elif (( rc == 124 )); then row "build GPU targets" TIMEOUT "after ${t} s"
+  else row "build GPU targets" FAILED "see build.log"; grep -E '^FAILED:|error:' "$out/build.log" | head -20; fi
+  if [ -z "${HEARTH_GPU_TARGETS:-}" ]; then
+    t=$(step_timeout 360 150)
+    log "build everything else, timeout ${t}s"
+    t0=$(date +%s)
+    skip=$(wc -l <"$out/build.log")
+    timeout "$t" cmake --build "$build" --parallel "$(nproc)" -- "${keep_going[@]}" >>"$out/build.log" 2>&1
+    rc=$?
+    errors=$(tail -n +$((skip + 1)) "$out/build.log" | grep -c -E '^FAILED:|\*\*\* \[')
+    if (( rc == 0 )); then row "build all" ok "$(( $(date +%s) - t0 )) s"
+    elif (( rc == 124 )); then row "build all" TIMEOUT "after ${t} s (GPU targets came first)"
+    else row "build all" FAILED "$errors failed steps, see build.log"; grep -E '^FAILED:|error:' "$out/build.log" | head -20; fi
+  fi
+
+  # ---- gpu-labelled tests ----
+  export HEARTH_TELEMETRY_GPU_SECONDS=${HEARTH_TELEMETRY_GPU_SECONDS:-10}
+  # A gtest executable that failed to build shows up only as <target>_NOT_BUILT, without labels: name
+  # those of GPU targets (their names say gpu) as failures instead of letting -L gpu drop them.
+  while read -r nb; do
+    row "$nb" FAILED "test executable not built"
+  done < <(cd "$build" && ctest -N 2>/dev/null | sed -nE 's/^ *Test +#[0-9]+: ([^ ]*(gpu|cuda)[^ ]*_NOT_BUILT)$/\1/p' | sort -u)
+  t=$(step_timeout 240 60)
+  log "ctest -L gpu (timeout ${t}s)"
+  (cd "$build" && timeout "$t" ctest -L gpu --output-on-failure -V --timeout 240 \
+     --output-junit "$out/ctest-gpu.xml") >"$out/ctest-gpu.log" 2>&1
+  rc=$?
+  (( rc == 124 )) && row "ctest -L gpu" TIMEOUT "after ${t} s"
+  ntests=0
+  # Lines like "1/2 Test #1: Suite.Name ....   Passed   64.31 sec" (or "***Failed", "***Skipped").
+  while IFS='|' read -r num name result secs; do
+    ntests=$((ntests + 1))
+    figure=$(grep -E "^$num: RESULT " "$out/ctest-gpu.log" | sed -E "s/^$num: RESULT //" | paste -sd ';' -)
+    row "$name" "$result" "${figure:-$secs s}"
+  done < <(sed -nE 's/^ *[0-9]+\/[0-9]+ Test +#([0-9]+): ([^ ]+) \.+[ *]*([A-Za-z][A-Za-z ]*[a-z]) +([0-9.]+) sec.*/\1|\2|\3|\4/p' \
+             "$out/ctest-gpu.log")
+  (( ntests > 0 )) || row "ctest -L gpu" FAILED "no gpu tests ran (rc $rc), see ctest-gpu.log"
+  log "ctest: $ntests gpu tests, rc $rc"
+
+  # ---- GPU benchmarks (tests/bench programs that need a GPU) ----
+  : >"$out/bench.log"
+  gpu_benches=(bench-gpu)  # add new GPU benchmark programs here (each takes --json FILE, prints RESULT lines)
+  for b in "${gpu_benches[@]}"; do
+    if [ ! -x "$build/$b" ]; then row "$b" FAILED "not built"; continue; fi
+    t=$(step_timeout 90 45)
+    log "$b (timeout ${t}s)"
+    echo "== $b" >>"$out/bench.log"
+    if timeout "$t" "$build/$b" --json "$out/$b.json" >>"$out/bench.log" 2>&1; then
+      while read -r _ name value unit; do row "$b $name" ok "$value $unit"; done \
+        < <(sed -n '/^== '"$b"'$/,$p' "$out/bench.log" | grep '^RESULT ')
+    else
+      row "$b" FAILED "see bench.log"
+    fi
+  done
+fi
+
+# ---- cross-check of the benchmark's figures through PyTorch (same GPU, independent code path) ----
+if [ -n "$py" ] && (( $(remaining) > 30 )); then
+  log "PyTorch cross-check"
+  echo "== torch cross-check" >>"$out/bench.log"
+  if timeout "$(step_timeout 40 5)" "$py" - >>"$out/bench.log" 2>&1 <<'EOF'
+import torch
+assert torch.cuda.is_available(), "torch sees no GPU"
+def timed(fn, warm, reps):
+    for _ in range(warm): fn()
+    torch.cuda.synchronize()
+    a, b = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+    a.record()
+    for _ in range(reps): fn()
+    b.record(); b.synchronize()
+    return a.elapsed_time(b) / reps / 1e3
+n = 8192
+x = torch.rand(n, n, device="cuda", dtype=torch.bfloat16) * 2 - 1
+y = torch.rand(n, n, device="cuda", dtype=torch.bfloat16) * 2 - 1
+s = timed(lambda: x @ y, 3, 20)
+print(f"RESULT torch_gemm_bf16 {2 * n**3 / s / 1e12:.1f} TFLOP/s")
+src = torch.empty(2 << 30, dtype=torch.uint8, device="cuda"); dst = torch.empty_like(src)
+s = timed(lambda: dst.copy_(src), 3, 20)
+print(f"RESULT torch_copy_bandwidth {2 * src.numel() / s / 1e9:.0f} GB/s")
+EOF
+  then
+    while read -r _ name value unit; do row "torch $name" ok "$value $unit"; done \
+      < <(sed -n '/^== torch cross-check$/,$p' "$out/bench.log" | grep '^RESULT ')
+  else
+    row "torch cross-check" FAILED "see bench.log"
+  fi
+fi
+
+# ---- summary (last) ----
+{
+  echo
+  echo "GPU check summary ($(date -u +%F\ %T) UTC, $(elapsed) s; logs in $out)"
+  printf '%-62s %-9s %s\n' "test" "result" "key figure"
+  printf '%-62s %-9s %s\n' "----" "------" "----------"
+  for r in "${rows[@]}"; do IFS='|' read -r a b c <<<"$r"; printf '%-62s %-9s %s\n' "$a" "$b" "$c"; done
+  echo "overall: $([ $status -eq 0 ] && echo PASSED || echo FAILED)"
+} | tee "$out/summary.txt" | tee -a "$out/run.log"
+exit $status
