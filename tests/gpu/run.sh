@@ -56,7 +56,12 @@ else
   log "no .carry/root: relying on the system's packages (run tests/gpu/carry.sh where there is internet)"
 fi
 [ -d "$repo/.carry/testdata" ] && cmake_extra+=(-DHEARTH_TESTDATA="$repo/.carry/testdata")
-py=$(command -v python3 || true)
+# The python that has PyTorch (the GPU machine's plain python3 does; here /usr/bin/python3 does).
+py=""
+for c in "$(command -v python3 || true)" /usr/bin/python3; do
+  [ -x "$c" ] && "$c" -c 'import torch' 2>/dev/null && { py=$c; break; }
+done
+[ -n "$py" ] || py=$(command -v python3 || true)
 [ -n "$py" ] && cmake_extra+=(-DHEARTH_PYTHON="$py")
 [ -x /usr/local/cuda/bin/nvcc ] && export PATH=/usr/local/cuda/bin:$PATH
 # Build only for the GPU that is here (sm_90 on H100/H200): half the nvcc time of CI's 80;90.
