@@ -23,6 +23,7 @@
 #include "hearth/gguf.h"
 #include "hearth/model-writer.h"
 #include "hearth/safetensors.h"
+#include "file-write.h"
 #include "lora-apply.h"
 
 namespace hearth {
@@ -349,22 +350,7 @@ bool is_gguf_file(const fs::path& path) {
 }
 
 Expected<void> write_text(const fs::path& p, const std::string& text) {
-  const fs::path tmp = p.string() + ".tmp";
-  {
-    std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
-    if (!out) return make_error(ErrorCode::io, tmp.string() + ": cannot create");
-    out << text;
-    out.close();
-    if (!out) {
-      std::error_code ec;
-      fs::remove(tmp, ec);
-      return make_error(ErrorCode::io, tmp.string() + ": write failed (disk full?)");
-    }
-  }
-  std::error_code ec;
-  fs::rename(tmp, p, ec);
-  if (ec) return make_error(ErrorCode::io, p.string() + ": cannot rename into place: " + ec.message());
-  return {};
+  return detail::write_file_atomic(p, text.data(), text.size());
 }
 
 }  // namespace

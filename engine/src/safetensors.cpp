@@ -7,6 +7,8 @@
  */
 #include "hearth/safetensors.h"
 
+#include "file-write.h"
+
 #include <fcntl.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
@@ -445,27 +447,10 @@ std::vector<uint8_t> SafetensorsWriter::to_bytes() const {
   return bytes_of(all);
 }
 
-static Expected<void> write_bytes(const fs::path& path, const std::vector<uint8_t>& bytes) {
-  fs::path tmp = path;
-  tmp += ".tmp";
-  {
-    std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
-    if (!out) return make_error(ErrorCode::io, tmp.string() + ": cannot create: " + errno_text());
-    out.write(reinterpret_cast<const char*>(bytes.data()), std::streamsize(bytes.size()));
-    out.close();
-    if (!out) {
-      std::error_code ec;
-      fs::remove(tmp, ec);
-      return make_error(ErrorCode::io, tmp.string() + ": write failed (disk full?)");
-    }
-  }
-  std::error_code ec;
-  fs::rename(tmp, path, ec);
-  if (ec) return make_error(ErrorCode::io, path.string() + ": cannot rename into place: " + ec.message());
-  return {};
+Expected<void> SafetensorsWriter::write(const fs::path& path) const {
+  const std::vector<uint8_t> bytes = to_bytes();
+  return detail::write_file_atomic(path, bytes.data(), bytes.size());
 }
-
-Expected<void> SafetensorsWriter::write(const fs::path& path) const { return write_bytes(path, to_bytes()); }
 
 Expected<void> SafetensorsWriter::write_folder(const fs::path& folder, uint64_t max_shard_bytes) const {
   std::error_code ec;
@@ -490,12 +475,13 @@ Expected<void> SafetensorsWriter::write_folder(const fs::path& folder, uint64_t 
   char name[64];
   for (size_t i = 0; i < shards.size(); ++i) {
     std::snprintf(name, sizeof name, "model-%05zu-of-%05zu.safetensors", i + 1, shards.size());
-    HEARTH_TRY_VOID(write_bytes(folder / name, bytes_of(shards[i])));
+    const std::vector<uint8_t> bytes = bytes_of(shards[i]);
+    HEARTH_TRY_VOID(detail::write_file_atomic(folder / name, bytes.data(), bytes.size()));
     for (const Tensor* t : shards[i]) weight_map[t->name] = name;
   }
   json index = {{"metadata", {{"total_size", total}}}, {"weight_map", weight_map}};
   std::string text = index.dump(2) + "\n";
-  return write_bytes(folder / "model.safetensors.index.json", std::vector<uint8_t>(text.begin(), text.end()));
+  return detail::write_file_atomic(folder / "model.safetensors.index.json", text.data(), text.size());
 }
 
 }  // namespace hearth

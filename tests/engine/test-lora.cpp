@@ -98,8 +98,9 @@ TEST(Lora, AdapterEqualsMergedModel) {
       auto dir = test::scratch("lora-merge-" + tag);
       ModelWeights w = must(make_random_weights(tiny_params(arch), 11));
       Model base = must(open_model(write_model(w, dir / "base", form)));
-      if (arch == Architecture::llama && form == Form::gguf)
+      if (arch == Architecture::llama && form == Form::gguf) {
         ASSERT_EQ(base.desc().rope_layout, RopeLayout::interleaved) << "the test must cover permuted q/k rows";
+      }
       auto ad = std::make_shared<const LoraAdapter>(test::random_adapter(w.params, 4, 8.0f, 5));
       Model merged = must(open_model(write_model(test::merged(w, *ad), dir / "merged", form)));
 
