@@ -44,8 +44,6 @@ void say(const TrainCallbacks& cb, const std::string& s) {
   if (cb.on_message) cb.on_message(s);
 }
 
-bool is_adapter_format(const std::string& f) { return f == "peft" || f == "gguf-lora"; }
-
 // A vocabulary-only GGUF holding the tokenizer (pretraining): the engine's Tokenizer reads it, and a
 // resumed run reads the same ids back.
 Expected<void> write_vocab_gguf(const TokenizerData& t, const fs::path& path) {
@@ -431,15 +429,8 @@ Expected<TrainResult> run_training(const TrainConfig& config, const fs::path& ru
   HEARTH_TRY_VOID(save());
   res.best_val_loss = best_val;
 
-  std::vector<std::string> formats;
-  for (const std::string& f : c.output.formats) {
-    if (c.method != Method::lora && is_adapter_format(f)) {
-      say(cb, "skipping output format '" + f + "': a " + std::string(method_name(c.method)) +
-                  " run has no adapter");
-      continue;
-    }
-    formats.push_back(f);
-  }
+  // validate_config() already refused adapter formats for full and pretraining runs.
+  std::vector<std::string> formats = c.output.formats;
   if (formats.empty()) formats.push_back("gguf-f16");
   const fs::path out_dir = c.output.dir.empty() ? run_dir / "output" : c.output.dir;
   std::string name = c.output.name.empty() ? c.name : c.output.name;
