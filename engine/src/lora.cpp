@@ -91,6 +91,22 @@ std::optional<int64_t> parse_layer(std::string_view s, int64_t n_layer) {
   return v;
 }
 
+// Consumes "<prefix><N>." from the front of `n` (what is left of tensor `name`) and returns N.
+// Errors: format with `expected` (the name has another shape), invalid_argument (N is no layer of the
+// base). Shared by the PEFT (model.layers.N.) and GGUF (blk.N.) readers.
+Expected<int64_t> take_layer(std::string_view& n, std::string_view prefix, const std::string& where,
+                             const std::string& name, int64_t n_layer, const char* expected) {
+  const size_t dot = n.substr(0, prefix.size()) == prefix ? n.find('.', prefix.size()) : std::string_view::npos;
+  if (dot == std::string_view::npos)
+    return make_error(ErrorCode::format, where + ": cannot place tensor '" + name + "' (expected " + expected + ")");
+  auto layer = parse_layer(n.substr(prefix.size(), dot - prefix.size()), n_layer);
+  if (!layer)
+    return make_error(ErrorCode::invalid_argument, where + ": tensor '" + name + "' names a layer the base model (" +
+                                                       std::to_string(n_layer) + " layers) does not have");
+  n.remove_prefix(dot + 1);
+  return *layer;
+}
+
 std::string shape_str(const std::vector<int64_t>& s) {
   std::string t = "[";
   for (size_t i = 0; i < s.size(); ++i) t += (i ? ", " : "") + std::to_string(s[i]);
@@ -214,20 +230,12 @@ Expected<LoraAdapter> load_peft(const fs::path& st_path, const fs::path& config_
       if (n.substr(0, pre.size()) == pre) n.remove_prefix(pre.size());
     };
     strip_prefix("base_model.model.");
+    static constexpr const char* EXPECTED =
+        "model.layers.N.<q|k|v|o>_proj or mlp.<gate|up|down>_proj .lora_A/.lora_B.weight";
     auto cannot_place = [&] {
-      return make_error(ErrorCode::format, where + ": cannot place tensor '" + t.name +
-                                               "' (expected model.layers.N.<q|k|v|o>_proj or mlp.<gate|up|down>_proj "
-                                               ".lora_A/.lora_B.weight)");
+      return make_error(ErrorCode::format, where + ": cannot place tensor '" + t.name + "' (expected " + EXPECTED + ")");
     };
-    if (n.substr(0, 13) != "model.layers.") return cannot_place();
-    n.remove_prefix(13);
-    size_t dot = n.find('.');
-    if (dot == std::string_view::npos) return cannot_place();
-    auto layer = parse_layer(n.substr(0, dot), p.n_layer);
-    if (!layer)
-      return make_error(ErrorCode::invalid_argument, where + ": tensor '" + t.name + "' names a layer the base model (" +
-                                                         std::to_string(p.n_layer) + " layers) does not have");
-    n.remove_prefix(dot + 1);
+    HEARTH_TRY(const int64_t layer, take_layer(n, "model.layers.", where, t.name, p.n_layer, EXPECTED));
     int found_target = -1;
     bool is_a = false;
     for (size_t i = 0; i < targets().size(); ++i) {
@@ -242,7 +250,7 @@ Expected<LoraAdapter> load_peft(const fs::path& st_path, const fs::path& config_
     if (t.shape.size() != 2)
       return make_error(ErrorCode::format, where + ": tensor '" + t.name + "' has shape " + shape_str(t.shape) +
                                                ", expected a matrix");
-    Pending& f = found[{*layer, found_target}];
+    Pending& f = found[{layer, found_target}];
     HEARTH_TRY(std::vector<float> v, safetensors_f32(t, where));
     if (is_a) {
       f.has_a = true, f.a = std::move(v), f.a_shape = t.shape, f.a_name = t.name;
@@ -287,20 +295,12 @@ Expected<LoraAdapter> load_gguf(const fs::path& path, const ModelDesc& base) {
   std::map<std::pair<int64_t, int>, Pending> found;
   for (const GgufTensorInfo& t : g.tensors()) {
     std::string_view n = t.name;
+    static constexpr const char* EXPECTED =
+        "blk.N.<attn_q|attn_k|attn_v|attn_output|ffn_gate|ffn_up|ffn_down>.weight.lora_a/.lora_b";
     auto cannot_place = [&] {
-      return make_error(ErrorCode::format, where + ": cannot place tensor '" + t.name +
-                                               "' (expected blk.N.<attn_q|attn_k|attn_v|attn_output|ffn_gate|ffn_up|"
-                                               "ffn_down>.weight.lora_a/.lora_b)");
+      return make_error(ErrorCode::format, where + ": cannot place tensor '" + t.name + "' (expected " + EXPECTED + ")");
     };
-    if (n.substr(0, 4) != "blk.") return cannot_place();
-    n.remove_prefix(4);
-    size_t dot = n.find('.');
-    if (dot == std::string_view::npos) return cannot_place();
-    auto layer = parse_layer(n.substr(0, dot), p.n_layer);
-    if (!layer)
-      return make_error(ErrorCode::invalid_argument, where + ": tensor '" + t.name + "' names a layer the base model (" +
-                                                         std::to_string(p.n_layer) + " layers) does not have");
-    n.remove_prefix(dot + 1);
+    HEARTH_TRY(const int64_t layer, take_layer(n, "blk.", where, t.name, p.n_layer, EXPECTED));
     int found_target = -1;
     bool is_a = false;
     for (size_t i = 0; i < targets().size(); ++i)
@@ -312,7 +312,7 @@ Expected<LoraAdapter> load_gguf(const fs::path& path, const ModelDesc& base) {
       return make_error(ErrorCode::format, where + ": tensor '" + t.name + "' has " + std::to_string(t.shape.size()) +
                                                " dimensions, expected 2");
     HEARTH_TRY(std::vector<float> v, g.read_f32(t));
-    Pending& f = found[{*layer, found_target}];
+    Pending& f = found[{layer, found_target}];
     // GGUF order: lora_a ne = {n_in, rank}, lora_b ne = {rank, n_out}; the values are row-major (rank, n_in)
     // and (n_out, rank), as in memory.
     if (is_a) {

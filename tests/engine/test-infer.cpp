@@ -9,9 +9,12 @@
 
 #include "hearth/inference.h"
 #include "hearth/model-writer.h"
+#include "compare.h"
 #include "test-util.h"
 
 using namespace hearth;
+
+using hearth::test::rel_diff;
 
 namespace {
 
@@ -37,15 +40,6 @@ std::unique_ptr<InferenceSession> session(const Model& m, int threads = 1, KvTyp
   auto s = InferenceSession::create(m, o);
   EXPECT_TRUE(s) << s.error().to_string();
   return std::move(*s);
-}
-
-double rel_diff(const std::vector<float>& a, const std::vector<float>& b) {
-  double e = 0, m = 0;
-  for (size_t i = 0; i < a.size(); ++i) {
-    e = std::max(e, double(std::abs(a[i] - b[i])));
-    m = std::max(m, double(std::abs(b[i])));
-  }
-  return e / m;
 }
 
 const std::vector<TokenId> TOKS = {1, 17, 42, 5, 88, 13, 64, 2, 9, 33, 71, 50};

@@ -15,11 +15,14 @@
 #include "hearth/safetensors.h"
 #include "lora-fixtures.h"
 #include "must.h"
+#include "compare.h"
 #include "test-util.h"
 
 using namespace hearth;
 using hearth::test::must;
 namespace fs = std::filesystem;
+
+using hearth::test::rel_diff;
 
 namespace {
 
@@ -55,16 +58,6 @@ std::vector<float> logits_of(const Model& m, std::shared_ptr<const LoraAdapter> 
     all.insert(all.end(), one.begin(), one.end());
   }
   return all;
-}
-
-double rel_diff(const std::vector<float>& a, const std::vector<float>& b) {
-  EXPECT_EQ(a.size(), b.size());
-  double e = 0, m = 0;
-  for (size_t i = 0; i < a.size() && i < b.size(); ++i) {
-    e = std::max(e, double(std::abs(a[i] - b[i])));
-    m = std::max(m, double(std::abs(b[i])));
-  }
-  return m > 0 ? e / m : e;
 }
 
 void expect_same_factors(const LoraAdapter& a, const LoraAdapter& b) {

@@ -18,12 +18,15 @@
 #include "hearth/trainer/export.h"
 #include "hearth/trainer/train-model.h"
 #include "must.h"
+#include "compare.h"
 #include "test-util.h"
 
 using namespace hearth;
 using namespace hearth::train;
 using hearth::test::must;
 namespace fs = std::filesystem;
+
+using hearth::test::rel_diff;
 
 namespace {
 
@@ -97,16 +100,6 @@ std::vector<float> logits_of(const Model& m, std::shared_ptr<const LoraAdapter> 
   std::vector<float> all;
   must(s->eval(toks, &all, true));
   return all;
-}
-
-double rel_diff(const std::vector<float>& a, const std::vector<float>& b) {
-  EXPECT_EQ(a.size(), b.size());
-  double e = 0, m = 0;
-  for (size_t i = 0; i < a.size() && i < b.size(); ++i) {
-    e = std::max(e, double(std::abs(a[i] - b[i])));
-    m = std::max(m, double(std::abs(b[i])));
-  }
-  return m > 0 ? e / m : e;
 }
 
 // The exported model chats like `base`: same token ids for a probe text, template, BOS/EOS.
