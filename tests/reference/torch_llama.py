@@ -94,9 +94,9 @@ def load_hf(folder):
     return p, W
 
 
-def load_gguf(path):
-    version, kv, tensors, data, data_start = gguf_dequant.parse(path)
-    arch = kv["general.architecture"]
+def gguf_tensors(path):
+    """Metadata and every tensor of a GGUF file, dequantized to float64, in PyTorch order."""
+    _, kv, tensors, data, data_start = gguf_dequant.parse(path)
     t = {}
     for name, shape, ttype, off in tensors:
         n = int(np.prod(shape, dtype=np.int64))
@@ -104,6 +104,12 @@ def load_gguf(path):
         start = data_start + off
         vals = gguf_dequant.dequantize(data[start:start + n // bs * bb], ttype, n).astype(np.float64)
         t[name] = torch.from_numpy(vals.reshape(list(reversed(shape))).copy())
+    return kv, t
+
+
+def load_gguf(path):
+    kv, t = gguf_tensors(path)
+    arch = kv["general.architecture"]
     a = arch + "."
     n_embd, n_head = kv[a + "embedding_length"], kv[a + "attention.head_count"]
     p = dict(arch=arch, n_layer=kv[a + "block_count"], n_embd=n_embd, n_head=n_head,

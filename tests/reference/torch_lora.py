@@ -20,11 +20,9 @@ import json
 import os
 import sys
 
-import numpy as np
 import torch
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-import gguf_dequant  # noqa: E402
 import torch_llama  # noqa: E402
 
 HF_KEYS = {"self_attn.q_proj": "wq", "self_attn.k_proj": "wk", "self_attn.v_proj": "wv",
@@ -51,15 +49,8 @@ def peft_deltas(folder):
 
 
 def gguf_deltas(path, p):
-    _, kv, tensors, data, data_start = gguf_dequant.parse(path)
+    kv, t = torch_llama.gguf_tensors(path)
     assert kv["general.type"] == "adapter" and kv["adapter.type"] == "lora"
-    t = {}
-    for name, shape, ttype, off in tensors:
-        n = int(np.prod(shape, dtype=np.int64))
-        _, bs, bb = gguf_dequant.TYPES[ttype]
-        start = data_start + off
-        vals = gguf_dequant.dequantize(data[start:start + n // bs * bb], ttype, n).astype(np.float64)
-        t[name] = torch.from_numpy(vals.reshape(list(reversed(shape))).copy())
     alpha = kv.get("adapter.lora.alpha", 0.0)
     hd = p["head_dim"]
     out = {}
