@@ -115,8 +115,11 @@ struct Probe {
 // drop every POSIX lock this process holds on it, so a connection already open in this process (the
 // desktop window's, while a chat worker opens its own) could then see another process reset the WAL
 // under it. SQLite shares one descriptor per file across connections and defers closing it.
-Expected<Probe> probe(const std::string& path) {
+// A WAL reader can meet SQLITE_BUSY for a moment (another connection restarting or checkpointing the
+// log), so the probe waits as long as the real connection would.
+Expected<Probe> probe(const std::string& path, int busyTimeoutMs) {
   HEARTH_TRY(Database ro, Database::open(path, Database::OpenMode::readOnly));
+  sqlite3_busy_timeout(ro.handle(), busyTimeoutMs);
   Probe p;
   auto appId = ro.queryInt("PRAGMA application_id");
   auto userVersion = ro.queryInt("PRAGMA user_version");
@@ -186,7 +189,7 @@ Expected<Project> Project::open(const std::string& path, const OpenOptions& opti
       return make_error(ErrorCode::io, "cannot read project '" + path + "'",
                         "check the file's permissions");
     if (size > 0) {
-      HEARTH_TRY(Probe p, probe(path));
+      HEARTH_TRY(Probe p, probe(path, options.busyTimeoutMs));
       if (p.applicationId != HEARTH_APPLICATION_ID) {
         if (!(p.applicationId == 0 && p.userVersion == 0 && p.objects == 0)) {
           char id[16];
