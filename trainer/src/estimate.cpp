@@ -33,6 +33,29 @@ int64_t count_trainable(const ModelParams& p, int64_t n_params, Method method, c
   return per_layer * p.n_layer;
 }
 
+namespace {
+
+constexpr uint64_t GPU_OVERHEAD_ALLOWANCE = 600ull << 20;  // as engine/src/gpu-estimate.cpp
+
+// Values (not bytes) of the activations kept for backward, and of the logits chunk.
+struct ActivationValues {
+  uint64_t kept = 0;
+  uint64_t logits = 0;
+};
+
+ActivationValues activation_values(const ModelParams& p, const TrainConfig& c) {
+  const uint64_t B = uint64_t(std::max<int64_t>(1, c.training.batch_size));
+  const uint64_t T = uint64_t(std::max<int64_t>(1, c.data.max_length));
+  const uint64_t per_token_layer = 8 * uint64_t(p.n_embd) + 3 * uint64_t(p.n_ff) + uint64_t(p.n_head) * T;
+  const uint64_t layers = uint64_t(std::max<int64_t>(1, p.n_layer));
+  const uint64_t all = layers * per_token_layer;
+  const uint64_t kept = c.training.recompute ? std::min(all, layers * uint64_t(p.n_embd) + per_token_layer) : all;
+  const uint64_t logits = std::min<uint64_t>(B * T, 1024) * uint64_t(std::max<int64_t>(1, p.n_vocab));
+  return {B * T * kept, logits};
+}
+
+}  // namespace
+
 MemoryEstimate estimate_memory(const ModelParams& p, int64_t n_params, uint64_t base_file_bytes,
                                const TrainConfig& c) {
   MemoryEstimate m;
@@ -42,15 +65,25 @@ MemoryEstimate estimate_memory(const ModelParams& p, int64_t n_params, uint64_t 
   m.parameters = 4 * n;
   m.gradients = 4 * n;
   m.optimizer = 8 * n;
-  const uint64_t B = uint64_t(std::max<int64_t>(1, c.training.batch_size));
-  const uint64_t T = uint64_t(std::max<int64_t>(1, c.data.max_length));
-  const uint64_t per_token_layer = 8 * uint64_t(p.n_embd) + 3 * uint64_t(p.n_ff) + uint64_t(p.n_head) * T;
-  const uint64_t layers = uint64_t(std::max<int64_t>(1, p.n_layer));
-  const uint64_t all = layers * per_token_layer;
-  const uint64_t kept = c.training.recompute ? std::min(all, layers * uint64_t(p.n_embd) + per_token_layer) : all;
-  const uint64_t logits = std::min<uint64_t>(B * T, 1024) * uint64_t(std::max<int64_t>(1, p.n_vocab));
-  m.activations = 4 * (B * T * kept + logits);
+  const ActivationValues a = activation_values(p, c);
+  m.activations = 4 * (a.kept + a.logits);
   m.total = m.base_weights + m.parameters + m.gradients + m.optimizer + m.activations;
+  return m;
+}
+
+MemoryEstimate estimate_gpu_training_memory(const ModelParams& p, int64_t n_params, uint64_t base_file_bytes,
+                                            const TrainConfig& c) {
+  MemoryEstimate m;
+  m.trainable_params = count_trainable(p, n_params, c.method, c.lora);
+  const uint64_t n = uint64_t(std::max<int64_t>(0, m.trainable_params));
+  m.base_weights = c.method == Method::lora ? base_file_bytes : 2 * n;  // full: the BF16 working weights
+  m.parameters = 4 * n;
+  m.gradients = 4 * n;
+  m.optimizer = 8 * n;
+  const ActivationValues a = activation_values(p, c);
+  m.activations = 2 * a.kept + 4 * a.logits;
+  m.overhead = GPU_OVERHEAD_ALLOWANCE;
+  m.total = m.base_weights + m.parameters + m.gradients + m.optimizer + m.activations + m.overhead;
   return m;
 }
 

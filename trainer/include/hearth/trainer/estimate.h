@@ -31,6 +31,7 @@ struct MemoryEstimate {
   uint64_t gradients = 0;
   uint64_t optimizer = 0;        // AdamW first and second moments
   uint64_t activations = 0;      // at batch_size × max_length
+  uint64_t overhead = 0;         // GPU only: CUDA context + cuBLAS workspace allowance (0 for the CPU)
   uint64_t total = 0;            // sum of the above
 };
 
@@ -40,6 +41,15 @@ int64_t count_trainable(const ModelParams& p, int64_t n_params, Method method, c
 // `n_params` and `base_file_bytes` from the model's ModelDesc (n_params, file_size).
 MemoryEstimate estimate_memory(const ModelParams& p, int64_t n_params, uint64_t base_file_bytes,
                                const TrainConfig& config);
+
+// The same run on a GPU (docs/gpu.md, "GPU memory estimate"). Full fine-tuning in BF16 mixed precision:
+// base_weights = the BF16 working copy (2 B/param), parameters = the F32 master copy (4), gradients F32
+// (4), AdamW moments 2 × F32 (8). LoRA: base_weights = the base as stored (the file), the adapter's F32
+// parameters, gradients and moments. Both: activations kept for backward in BF16 (estimate_memory()'s
+// activation values at 2 bytes instead of 4) plus its logits chunk in F32, and a fixed 600 MiB allowance
+// for the CUDA context and cuBLAS workspace in `overhead`.
+MemoryEstimate estimate_gpu_training_memory(const ModelParams& p, int64_t n_params, uint64_t base_file_bytes,
+                                            const TrainConfig& config);
 
 // FLOPs of training on `tokens` tokens of rows `seq_len` long.
 double training_flops(const ModelParams& p, int64_t n_params, int64_t trainable, Method method, double tokens,
