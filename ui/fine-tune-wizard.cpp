@@ -35,6 +35,7 @@
 #include <qcustomplot.h>
 
 #include "app-context.h"
+#include "gpu-memory-text.h"
 #include "hearth/chat-template.h"
 #include "hearth/tokenizer.h"
 
@@ -635,6 +636,10 @@ void WizardSettingsPage::updateEstimate() {
                        .arg(c.training.batch_size)
                        .arg(c.data.max_length);
     if (avail > 0) text += tr(" Available now: %1.").arg(bytes(avail));
+    if (const auto& gpus = m_wizard.backends()) {
+      const auto gpu = train::estimate_gpu_training_memory(desc->params, desc->n_params, desc->file_size, c);
+      text += QStringLiteral("<br><b>GPU</b>: ") + gpuTrainingText(gpu, c.method, *gpus).toHtmlEscaped();
+    }
     // Steps and tokens.
     int64_t steps = c.training.steps;
     double tokens_per_row = double(c.data.max_length);
@@ -764,10 +769,32 @@ FineTuneWizard::FineTuneWizard(AppContext& ctx, QWidget* parent) : QWizard(paren
     emit estimateInputsChanged();
   });
   m_gemmWatcher.setFuture(QtConcurrent::run([] { return train::measure_gemm_flops(0.2); }));
+  connect(&m_backendWatcher, &QFutureWatcherBase::finished, this, [this] {
+    if (m_backendsGiven || m_backendWatcher.future().resultCount() == 0) return;
+    m_backends = m_backendWatcher.result();
+    emit estimateInputsChanged();
+  });
+  m_backendWatcher.setFuture(QtConcurrent::run([] {
+    try {
+      return query_backends();
+    } catch (...) {
+      BackendInfo none;
+      none.cuda_status = "the GPU query failed";
+      return none;
+    }
+  }));
 }
 
 FineTuneWizard::~FineTuneWizard() {
   m_gemmWatcher.waitForFinished();
+  m_backendWatcher.disconnect(this);
+  m_backendWatcher.waitForFinished();
+}
+
+void FineTuneWizard::setBackendInfo(const BackendInfo& info) {
+  m_backendsGiven = true;
+  m_backends = info;
+  emit estimateInputsChanged();
 }
 
 void FineTuneWizard::setModel(std::optional<store::Id> versionId, const QString& path, const QString& label,

@@ -13,6 +13,7 @@
  * - Malformed lines are listed with their numbers and block Next unless "Skip malformed lines" is ticked
  *   (which is data.skip_bad_lines in the run).
  * - A run whose memory estimate exceeds MemAvailable blocks Next until "Start anyway" is ticked.
+ *   The GPU estimate (docs/gpu.md) is one more line, shown when a GPU exists; it blocks nothing.
  * - On Start the YAML is written to <project folder>/runs/<name>-<time>.yaml; configPath() names it and
  *   the fine-tune page queues it (RunQueue runs it in a child hearth-cli).
  *
@@ -27,6 +28,7 @@
 #include <optional>
 #include <vector>
 
+#include "hearth/backend.h"
 #include "hearth/model.h"
 #include "hearth/store/records.h"
 #include "hearth/trainer/config.h"
@@ -225,6 +227,10 @@ class FineTuneWizard : public QWizard {
   uint64_t availableMemory() const;
   void setAvailableMemory(uint64_t bytes) { m_memOverride = bytes; }
   double gemmFlops() const { return m_gemmFlops; }  // 0 until measured
+  // The GPUs (for the GPU estimate line): queried on a worker at start, nullopt until known; tests give
+  // their own (which then wins over the worker's answer).
+  const std::optional<BackendInfo>& backends() const { return m_backends; }
+  void setBackendInfo(const BackendInfo& info);
 
   void accept() override;
 
@@ -246,6 +252,9 @@ class FineTuneWizard : public QWizard {
   uint64_t m_memOverride = 0;
   double m_gemmFlops = 0;
   QFutureWatcher<double> m_gemmWatcher;
+  std::optional<BackendInfo> m_backends;
+  bool m_backendsGiven = false;
+  QFutureWatcher<BackendInfo> m_backendWatcher;
 };
 
 }  // namespace hearth::ui

@@ -59,6 +59,10 @@ ModelFacts describeModel(const QString& path) {
     f.nLayer = d.params.n_layer;
     f.nHeadKv = d.params.n_head_kv;
     f.headDim = d.params.head_dim;
+    f.params = d.params;
+    const GpuMemoryEstimate gpu = estimate_gpu_inference(d, 0);
+    f.gpuWeightBytes = gpu.weights;
+    f.gpuDequantBytes = gpu.dequant;
     std::map<std::string, int> counts;
     for (const TensorRef* t : d.all_tensors()) counts[type_name(t->type)]++;
     std::vector<std::pair<std::string, int>> sorted(counts.begin(), counts.end());
@@ -68,6 +72,16 @@ ModelFacts describeModel(const QString& path) {
     f.error = QObject::tr("%1: %2").arg(f.path, QString::fromUtf8(e.what()));
   }
   return f;
+}
+
+GpuMemoryEstimate gpuEstimate(const ModelFacts& f, std::int64_t nCtx) {
+  ModelDesc shape;  // no tensors: weights and dequant come from the facts
+  shape.params = f.params;
+  GpuMemoryEstimate e = estimate_gpu_inference(shape, nCtx);
+  e.weights = f.gpuWeightBytes;
+  e.dequant = f.gpuDequantBytes;
+  e.total = e.weights + e.kv_cache + e.activations + e.dequant + e.overhead;
+  return e;
 }
 
 void inspectModel(QPromise<ModelFacts>& promise, const QString& path) {

@@ -17,6 +17,9 @@
 #include <QStringList>
 #include <cstdint>
 
+#include "hearth/gpu-estimate.h"
+#include "hearth/model.h"
+
 namespace hearth::ui {
 
 struct ModelFacts {
@@ -29,6 +32,9 @@ struct ModelFacts {
   QStringList tensorTypes;       // most frequent first: "F16", "F32"
   std::int64_t contextLength = 0;  // trained context (n_ctx_train)
   std::int64_t nLayer = 0, nHeadKv = 0, headDim = 0;
+  ModelParams params;  // the whole shape, for the GPU estimate at any context
+  // The context-independent parts of the GPU estimate (gpu-estimate.h), read from the tensors.
+  std::uint64_t gpuWeightBytes = 0, gpuDequantBytes = 0;
   QString sha256;  // 64 hex digits; empty when not hashed
   QString error;   // non-empty: the model could not be read (names the file and what is wrong)
 
@@ -45,6 +51,10 @@ void inspectModel(QPromise<ModelFacts>& promise, const QString& path);
 
 // Bytes the KV cache takes at `nCtx` tokens in F16: 2 (K and V) * n_layer * n_ctx * n_kv_heads * head_dim * 2.
 std::int64_t kvCacheBytes(const ModelFacts& f, std::int64_t nCtx);
+
+// The GPU inference estimate at `nCtx` tokens (0: the trained context): the weights and dequantization
+// buffer measured by describeModel(), the context-dependent parts from estimate_gpu_inference().
+GpuMemoryEstimate gpuEstimate(const ModelFacts& f, std::int64_t nCtx);
 
 // Physical memory of this machine in bytes (0 when unknown).
 std::int64_t physicalMemoryBytes();

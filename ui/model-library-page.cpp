@@ -35,6 +35,7 @@
 #include <map>
 
 #include "app-context.h"
+#include "gpu-memory-text.h"
 #include "hearth/model.h"
 #include "message-banner.h"
 #include "model-table-model.h"
@@ -156,6 +157,10 @@ ModelLibraryPage::ModelLibraryPage(AppContext& ctx, QWidget* parent) : QWidget(p
   m_fit->setWordWrap(true);
   fitLayout->addRow(tr("Context:"), m_fitContext);
   fitLayout->addRow(m_fit);
+  m_gpuFit = new QLabel(fitBox);
+  m_gpuFit->setObjectName(QStringLiteral("gpuFitHint"));
+  m_gpuFit->setWordWrap(true);
+  fitLayout->addRow(m_gpuFit);
   rightLayout->addWidget(fitBox);
 
   auto* actions = new QHBoxLayout;
@@ -199,10 +204,27 @@ ModelLibraryPage::ModelLibraryPage(AppContext& ctx, QWidget* parent) : QWidget(p
   connect(&m_ctx, &AppContext::modelsChanged, this, &ModelLibraryPage::reload);
   connect(&m_ctx, &AppContext::runsChanged, this, &ModelLibraryPage::showSelection);  // new adapters
 
+  connect(&m_backendWatcher, &QFutureWatcherBase::finished, this, [this] {
+    if (m_backendsGiven || m_backendWatcher.future().resultCount() == 0) return;
+    m_backends = m_backendWatcher.result();
+    updateGpuFit();
+  });
+  m_backendWatcher.setFuture(QtConcurrent::run([] {
+    try {
+      return query_backends();
+    } catch (...) {
+      BackendInfo none;
+      none.cuda_status = "the GPU query failed";
+      return none;
+    }
+  }));
+
   reload();
 }
 
 ModelLibraryPage::~ModelLibraryPage() {
+  m_backendWatcher.disconnect(this);
+  m_backendWatcher.waitForFinished();
   m_queue.clear();
   m_importWatcher.disconnect(this);
   m_importWatcher.cancel();
@@ -211,6 +233,13 @@ ModelLibraryPage::~ModelLibraryPage() {
 
 QString ModelLibraryPage::bannerText() const { return m_banner->text(); }
 QString ModelLibraryPage::fitText() const { return m_fit->text(); }
+QString ModelLibraryPage::gpuFitText() const { return m_gpuFit->text(); }
+
+void ModelLibraryPage::setBackendInfo(const BackendInfo& info) {
+  m_backendsGiven = true;
+  m_backends = info;
+  updateGpuFit();
+}
 void ModelLibraryPage::setFitContext(int tokens) { m_fitContext->setValue(tokens); }
 
 void ModelLibraryPage::showError(const QString& text) { m_banner->showMessage(MessageBanner::Kind::error, text); }
@@ -437,6 +466,7 @@ void ModelLibraryPage::showSelection() {
 }
 
 void ModelLibraryPage::updateFit() {
+  updateGpuFit();
   const store::Id id = currentModelId();
   const ModelFacts* f = id ? m_table->facts(id) : nullptr;
   if (!id) {
@@ -467,6 +497,23 @@ void ModelLibraryPage::updateFit() {
   if (f->contextLength > 0 && ctx > f->contextLength)
     text += QLatin1Char(' ') + tr("The model was trained for %1 tokens.").arg(QLocale().toString(f->contextLength));
   m_fit->setText(text);
+}
+
+void ModelLibraryPage::updateGpuFit() {
+  const store::Id id = currentModelId();
+  const ModelFacts* f = id ? m_table->facts(id) : nullptr;
+  if (!f || !f->ok()) {
+    m_gpuFit->setText(QString());
+    return;
+  }
+  const std::int64_t ctx = m_fitContext->value();
+  const GpuMemoryEstimate e = gpuEstimate(*f, ctx);
+  if (!m_backends) {
+    m_gpuFit->setText(tr("GPU memory at %1 context: %2 GiB — looking for GPUs…")
+                          .arg(QLocale().toString(qlonglong(ctx)), gibNumber(e.total)));
+    return;
+  }
+  m_gpuFit->setText(gpuInferenceText(e, ctx, *m_backends));
 }
 
 bool ModelLibraryPage::renameModel(store::Id modelId, const QString& name) {

@@ -1,6 +1,7 @@
 /* ModelLibraryPage: the Models page. Imports GGUF files and Hugging Face folders (dialog or drag and
  * drop) on a worker with progress, lists them (ModelTableModel), shows the selected model's lineage
- * of versions, a fits-in-memory hint at a chosen context, and acts on it: chat, compare, rename,
+ * of versions, a fits-in-memory hint at a chosen context (RAM, and the GPU estimate against each GPU
+ * found, docs/gpu.md), and acts on it: chat, compare, rename,
  * remove.
  *
  * Non-obvious choice: imports are queued and run one at a time on QtConcurrent's pool; the result
@@ -15,7 +16,9 @@
 #include <QSet>
 #include <QStringList>
 #include <QWidget>
+#include <optional>
 
+#include "hearth/backend.h"
 #include "hearth/store/records.h"
 #include "model-inspect.h"
 
@@ -52,7 +55,12 @@ class ModelLibraryPage : public QWidget {
   ModelTableModel* tableModel() const { return m_table; }
   QString bannerText() const;
   QString fitText() const;
+  // "GPU memory at N context: … — fits on <GPU> (…)" or "… — no GPU found: <reason>"; empty with no selection.
+  QString gpuFitText() const;
   void setFitContext(int tokens);
+  // The GPUs the estimate is compared with: queried on a worker when the page is built; tests give
+  // their own (which then wins over the worker's answer).
+  void setBackendInfo(const BackendInfo& info);
 
  signals:
   // After each queued import: ok, and the model's new id (0 on failure) with a message for people.
@@ -72,6 +80,7 @@ class ModelLibraryPage : public QWidget {
   void finishImport();
   void showSelection();
   void updateFit();
+  void updateGpuFit();
   void chooseFile();
   void chooseFolder();
   void askRename();
@@ -89,6 +98,7 @@ class ModelLibraryPage : public QWidget {
   QLabel* m_details;
   QSpinBox* m_fitContext;
   QLabel* m_fit;
+  QLabel* m_gpuFit;
   QWidget* m_progressBox;
   QProgressBar* m_progress;
   QLabel* m_progressText;
@@ -102,6 +112,9 @@ class ModelLibraryPage : public QWidget {
   bool m_importing = false;
   QFutureWatcher<ModelFacts> m_importWatcher;
   QSet<store::Id> m_describing;  // models whose facts are being read
+  std::optional<BackendInfo> m_backends;  // unknown until the worker (or a test) says
+  bool m_backendsGiven = false;
+  QFutureWatcher<BackendInfo> m_backendWatcher;
 };
 
 }  // namespace hearth::ui
