@@ -28,4 +28,14 @@ inline bool has_avx2_fma_f16c() {
 #endif
 }
 
+// AVX-512 F/BW/VL with VNNI (vpdpbusd on 256-bit registers), on top of AVX2/FMA/F16C.
+inline bool has_avx512_vnni() {
+#if defined(__x86_64__) || defined(__i386__)
+  return has_avx2_fma_f16c() && __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+         __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512vnni");
+#else
+  return false;
+#endif
+}
+
 }  // namespace hearth::cpu

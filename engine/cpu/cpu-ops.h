@@ -11,6 +11,8 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
+#include <span>
 
 #include "hearth/tensor-types.h"
 #include "thread-pool.h"
@@ -24,6 +26,9 @@ struct MatView {
   int64_t row_len = 0;
   int64_t n_rows = 0;
   uint64_t row_bytes = 0;
+  // The rows are stored interleaved eight at a time (Q4_0 only; quant-dot.h's X8 layout); n_rows % 8 == 0.
+  // row_bytes is still one row's size.
+  bool x8 = false;
 };
 
 // Row `r` of `w` as F32 into dst[row_len].
@@ -32,6 +37,20 @@ void dequantize_row(const MatView& w, int64_t r, float* dst);
 // y[t * w.n_rows + r] = dot(row r of w, x[t * w.row_len ...]) for t < n_tok.
 // `quant_dot`: allow the quantized-activation kernels (quant-dot.h) for small batches.
 void matmul(ThreadPool& pool, const MatView& w, const float* x, int64_t n_tok, float* y, bool quant_dot = true);
+
+// Decoding (one token): ys[i] = ws[i] x for matrices that read the same x (q, k and v), in one parallel
+// job with x quantized once per activation format. The same values as matmul() of each.
+void matvec_multi(ThreadPool& pool, std::span<const MatView* const> ws, const float* x, std::span<float* const> ys,
+                  bool quant_dot = true);
+// Decoding: out[i] = silu((gate x)[i]) * (up x)[i], both products and the product of the two in one
+// parallel job (each thread takes the same rows of gate and up). The same values as the separate steps.
+void matvec_swiglu(ThreadPool& pool, const MatView& gate, const MatView& up, const float* x, float* out,
+                   bool quant_dot = true);
+
+// The view decoding should use for `w`: for a Q4_0 matrix whose rows come in eights, a copy with the rows
+// interleaved (x8), made with `pool` and shared by every caller holding `keep` for the same stored matrix;
+// otherwise `w` itself (and `keep` is reset). Returns whether a copy is in use.
+bool decode_view(const MatView& w, ThreadPool& pool, MatView& out, std::shared_ptr<const void>& keep);
 
 // Dot product of two F32 vectors (AVX2/FMA when the CPU has them).
 float dot_f32(const float* a, const float* b, int64_t n);

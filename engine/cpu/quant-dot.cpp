@@ -18,6 +18,7 @@
 #include "cpu-features.h"
 #include <cmath>
 #include <cstring>
+#include <vector>
 
 #include "quants.h"
 
@@ -152,7 +153,137 @@ __attribute__((target("avx2,fma,f16c"))) float dot_q4_0_avx2(const uint8_t* w, c
   for (; b < nb; ++b, w += WB, a += ACT_BYTES) acc0 = _mm256_fmadd_ps(scale(w, a), q4_0_block(w, a), acc0);
   return hsum(_mm256_add_ps(_mm256_add_ps(acc0, acc1), _mm256_add_ps(acc2, acc3)));
 }
+
 #endif
+
+// ---- Q4_0 x8 (see quant-dot.h). The activation keeps per block its scale, -8 times the sum of its
+// values (the weights' offset 8, applied once per block for all eight rows) and its 32 int8 values.
+constexpr uint64_t ACT_X8_BYTES = 4 + 4 + QK;  // float d, int32 -8*sum, int8 q[32]
+
+void quantize_act_x8(const float* x, uint8_t* dst, int64_t n, void (*q8)(const float*, uint8_t*, int64_t)) {
+  for (int64_t b = 0; b < n / QK; ++b) {
+    uint8_t tmp[ACT_BYTES];
+    q8(x + b * QK, tmp, QK);
+    uint8_t* o = dst + b * ACT_X8_BYTES;
+    std::memcpy(o, tmp, 4);
+    int32_t sum = 0;
+    for (int i = 0; i < QK; ++i) sum += int8_t(tmp[4 + i]);
+    const int32_t neg8 = -8 * sum;
+    std::memcpy(o + 4, &neg8, 4);
+    std::memcpy(o + 8, tmp + 4, QK);
+  }
+}
+void quantize_act_x8_generic(const float* x, uint8_t* dst, int64_t n) { quantize_act_x8(x, dst, n, quantize_act_q8); }
+
+void act_block_x8(const uint8_t* act, int64_t, int64_t b, float* d, const int8_t** q) {
+  std::memcpy(d, act + b * ACT_X8_BYTES, 4);
+  *q = reinterpret_cast<const int8_t*>(act + b * ACT_X8_BYTES + 8);
+}
+
+void dot8_q4_0_generic(const uint8_t* g, const uint8_t* a, int64_t n, float* y8) {
+  for (int r = 0; r < 8; ++r) y8[r] = 0;
+  for (int64_t b = 0; b < n / QK; ++b, g += Q4_0_X8_BLOCK, a += ACT_X8_BYTES) {
+    float da;
+    std::memcpy(&da, a, 4);
+    const auto* qa = reinterpret_cast<const int8_t*>(a + 8);
+    for (int r = 0; r < 8; ++r) {
+      int32_t acc = 0;
+      for (int c = 0; c < 4; ++c)
+        for (int m = 0; m < 4; ++m) {
+          const uint8_t byte = g[16 + 32 * c + 4 * r + m];
+          acc += (int32_t(byte & 0xF) - 8) * qa[4 * c + m] + (int32_t(byte >> 4) - 8) * qa[16 + 4 * c + m];
+        }
+      y8[r] += quants::load_half(g + 2 * r) * da * float(acc);
+    }
+  }
+}
+
+#if defined(__x86_64__)
+// Eight lanes (rows) each += the dot of its four unsigned bytes in `v` with the four signed bytes `a4`.
+__attribute__((target("avx2,fma,f16c"))) inline __m256i dot4_avx2(__m256i acc, __m256i v, const uint8_t* a4) {
+  int32_t x;
+  std::memcpy(&x, a4, 4);
+  const __m256i p = _mm256_maddubs_epi16(v, _mm256_set1_epi32(x));  // pair sums below 2*15*127
+  return _mm256_add_epi32(acc, _mm256_madd_epi16(p, _mm256_set1_epi16(1)));
+}
+#define HEARTH_VNNI_TARGET __attribute__((target("avx2,fma,f16c,avx512f,avx512bw,avx512vl,avx512vnni")))
+HEARTH_VNNI_TARGET inline __m256i dot4_vnni(__m256i acc, __m256i v, const uint8_t* a4) {
+  int32_t x;
+  std::memcpy(&x, a4, 4);
+  return _mm256_dpbusd_epi32(acc, v, _mm256_set1_epi32(x));
+}
+
+// One body for both instruction sets; two integer accumulators per block so consecutive dots overlap.
+#define HEARTH_DOT8_Q4_0_BODY(DOT4)                                                                          \
+  const __m256i m4 = _mm256_set1_epi8(0xF);                                                                 \
+  __m256 acc = _mm256_setzero_ps();                                                                         \
+  for (int64_t b = 0; b < n / QK; ++b, g += Q4_0_X8_BLOCK, a += ACT_X8_BYTES) {                             \
+    const uint8_t* qa = a + 8;                                                                              \
+    const __m256i c0 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(g + 16));                       \
+    const __m256i c1 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(g + 48));                       \
+    const __m256i c2 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(g + 80));                       \
+    const __m256i c3 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(g + 112));                      \
+    int32_t neg8;                                                                                           \
+    std::memcpy(&neg8, a + 4, 4);                                                                           \
+    __m256i s0 = _mm256_set1_epi32(neg8), s1 = _mm256_setzero_si256();                                      \
+    s0 = DOT4(s0, _mm256_and_si256(c0, m4), qa + 0);                                                        \
+    s1 = DOT4(s1, _mm256_and_si256(c1, m4), qa + 4);                                                        \
+    s0 = DOT4(s0, _mm256_and_si256(c2, m4), qa + 8);                                                        \
+    s1 = DOT4(s1, _mm256_and_si256(c3, m4), qa + 12);                                                       \
+    s0 = DOT4(s0, _mm256_and_si256(_mm256_srli_epi16(c0, 4), m4), qa + 16);                                 \
+    s1 = DOT4(s1, _mm256_and_si256(_mm256_srli_epi16(c1, 4), m4), qa + 20);                                 \
+    s0 = DOT4(s0, _mm256_and_si256(_mm256_srli_epi16(c2, 4), m4), qa + 24);                                 \
+    s1 = DOT4(s1, _mm256_and_si256(_mm256_srli_epi16(c3, 4), m4), qa + 28);                                 \
+    float da;                                                                                               \
+    std::memcpy(&da, a, 4);                                                                                 \
+    const __m256 sc = _mm256_mul_ps(_mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(g))),  \
+                                    _mm256_set1_ps(da));                                                    \
+    acc = _mm256_fmadd_ps(sc, _mm256_cvtepi32_ps(_mm256_add_epi32(s0, s1)), acc);                           \
+  }                                                                                                         \
+  _mm256_storeu_ps(y8, acc);
+
+__attribute__((target("avx2,fma,f16c"))) void dot8_q4_0_avx2(const uint8_t* g, const uint8_t* a, int64_t n, float* y8) {
+  HEARTH_DOT8_Q4_0_BODY(dot4_avx2)
+}
+HEARTH_VNNI_TARGET void dot8_q4_0_vnni(const uint8_t* g, const uint8_t* a, int64_t n, float* y8) {
+  HEARTH_DOT8_Q4_0_BODY(dot4_vnni)
+}
+#undef HEARTH_DOT8_Q4_0_BODY
+
+// The same bytes as quantize_act_x8_generic: identical scale, x * id rounded to nearest even.
+__attribute__((target("avx2,fma,f16c"))) void quantize_act_x8_avx2(const float* x, uint8_t* dst, int64_t n) {
+  const __m256 abs_mask = _mm256_castsi256_ps(_mm256_set1_epi32(0x7fffffff));
+  for (int64_t b = 0; b < n / QK; ++b, x += QK, dst += ACT_X8_BYTES) {
+    const __m256 v0 = _mm256_loadu_ps(x), v1 = _mm256_loadu_ps(x + 8), v2 = _mm256_loadu_ps(x + 16),
+                 v3 = _mm256_loadu_ps(x + 24);
+    const __m256 m = _mm256_max_ps(_mm256_max_ps(_mm256_and_ps(v0, abs_mask), _mm256_and_ps(v1, abs_mask)),
+                                   _mm256_max_ps(_mm256_and_ps(v2, abs_mask), _mm256_and_ps(v3, abs_mask)));
+    __m128 h = _mm_max_ps(_mm256_castps256_ps128(m), _mm256_extractf128_ps(m, 1));
+    h = _mm_max_ps(h, _mm_movehl_ps(h, h));
+    h = _mm_max_ss(h, _mm_movehdup_ps(h));
+    const float d = _mm_cvtss_f32(h) / 127.0f, id = d > 0 ? 1.0f / d : 0.0f;
+    const __m256 vid = _mm256_set1_ps(id);
+    const __m256i i0 = _mm256_cvtps_epi32(_mm256_mul_ps(v0, vid)), i1 = _mm256_cvtps_epi32(_mm256_mul_ps(v1, vid));
+    const __m256i i2 = _mm256_cvtps_epi32(_mm256_mul_ps(v2, vid)), i3 = _mm256_cvtps_epi32(_mm256_mul_ps(v3, vid));
+    // Values lie in [-127, 127]: the saturating packs never saturate; the permutation undoes their lane order.
+    const __m256i p8 = _mm256_packs_epi16(_mm256_packs_epi32(i0, i1), _mm256_packs_epi32(i2, i3));
+    _mm256_storeu_si256(reinterpret_cast<__m256i*>(dst + 8),
+                        _mm256_permutevar8x32_epi32(p8, _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7)));
+    const __m256i s = _mm256_add_epi32(_mm256_add_epi32(i0, i1), _mm256_add_epi32(i2, i3));
+    __m128i t = _mm_add_epi32(_mm256_castsi256_si128(s), _mm256_extracti128_si256(s, 1));
+    t = _mm_add_epi32(t, _mm_shuffle_epi32(t, 0x4E));
+    t = _mm_add_epi32(t, _mm_shuffle_epi32(t, 0xB1));
+    const int32_t neg8 = -8 * _mm_cvtsi128_si32(t);
+    std::memcpy(dst, &d, 4);
+    std::memcpy(dst + 4, &neg8, 4);
+  }
+}
+#endif
+
+void act_block_q8(const uint8_t* act, int64_t, int64_t b, float* d, const int8_t** q) {
+  std::memcpy(d, act + b * ACT_BYTES, 4);
+  *q = reinterpret_cast<const int8_t*>(act + b * ACT_BYTES + 4);
+}
 
 // ---- K-quants: the row's blocks are decoded in registers and multiplied with the F32 activation; the
 // activation block carries its 8 sub-block sums so Q4_K's minimums cost one multiply per sub-block.
@@ -421,23 +552,45 @@ __attribute__((target("avx2,fma,f16c"))) float dot_f16_avx2(const uint8_t* w, co
 }
 #endif
 
+void act_block_q8k(const uint8_t* act, int64_t, int64_t b, float* d, const int8_t** q) {
+  std::memcpy(d, act + b * Q8K_BYTES, 4);
+  *q = reinterpret_cast<const int8_t*>(act + b * Q8K_BYTES + Q8K_QS);
+}
+
+// Every kernel, by type: the portable one first, then the SIMD ones in rising order of preference.
 struct Table {
-  QuantDot f16{GgmlType::F16, 8, 32, copy_act_f32, dot_f16_generic};
-  QuantDot q8_0{GgmlType::Q8_0, QK, ACT_BYTES, quantize_act_q8, dot_q8_0_generic};
-  QuantDot q4_0{GgmlType::Q4_0, QK, ACT_BYTES, quantize_act_q8, dot_q4_0_generic};
-  QuantDot q4_k{GgmlType::Q4_K, QKK, ACT_K_BYTES, prepare_act_k, dot_q4_k_generic};
-  QuantDot q6_k{GgmlType::Q6_K, QKK, ACT_K_BYTES, prepare_act_k, dot_q6_k_generic};
+  std::vector<QuantDot> f16, q8_0, q4_0, q4_k, q6_k;
   Table() {
+    f16.push_back({GgmlType::F16, 8, 32, copy_act_f32, dot_f16_generic});
+    q8_0.push_back({GgmlType::Q8_0, QK, ACT_BYTES, quantize_act_q8, dot_q8_0_generic, act_block_q8});
+    q4_0.push_back({GgmlType::Q4_0, QK, ACT_BYTES, quantize_act_q8, dot_q4_0_generic, act_block_q8});
+    q4_k.push_back({GgmlType::Q4_K, QKK, ACT_K_BYTES, prepare_act_k, dot_q4_k_generic});
+    q6_k.push_back({GgmlType::Q6_K, QKK, ACT_K_BYTES, prepare_act_k, dot_q6_k_generic});
+    q4_0_x8.push_back({GgmlType::Q4_0, QK, ACT_X8_BYTES, quantize_act_x8_generic, dot8_q4_0_generic, act_block_x8, "generic"});
 #if defined(__x86_64__)
     if (cpu::has_avx2_fma_f16c()) {
-      q8_0.dot = dot_q8_0_avx2;
-      q4_0.dot = dot_q4_0_avx2;
-      f16.dot = dot_f16_avx2;
+      f16.push_back({GgmlType::F16, 8, 32, copy_act_f32, dot_f16_avx2, nullptr, "avx2"});
+      q8_0.push_back({GgmlType::Q8_0, QK, ACT_BYTES, quantize_act_q8, dot_q8_0_avx2, act_block_q8, "avx2"});
+      q4_0.push_back({GgmlType::Q4_0, QK, ACT_BYTES, quantize_act_q8, dot_q4_0_avx2, act_block_q8, "avx2"});
       // K-quants switch to the integer path, with its own activation format.
-      q4_k = QuantDot{GgmlType::Q4_K, QKK, Q8K_BYTES, quantize_act_q8k_avx2, dot_q4_k_q8k_avx2};
-      q6_k = QuantDot{GgmlType::Q6_K, QKK, Q8K_BYTES, quantize_act_q8k_avx2, dot_q6_k_q8k_avx2};
+      q4_k.push_back({GgmlType::Q4_K, QKK, Q8K_BYTES, quantize_act_q8k_avx2, dot_q4_k_q8k_avx2, act_block_q8k, "avx2"});
+      q6_k.push_back({GgmlType::Q6_K, QKK, Q8K_BYTES, quantize_act_q8k_avx2, dot_q6_k_q8k_avx2, act_block_q8k, "avx2"});
+      q4_0_x8.push_back({GgmlType::Q4_0, QK, ACT_X8_BYTES, quantize_act_x8_avx2, dot8_q4_0_avx2, act_block_x8, "avx2"});
     }
+    if (cpu::has_avx512_vnni())
+      q4_0_x8.push_back({GgmlType::Q4_0, QK, ACT_X8_BYTES, quantize_act_x8_avx2, dot8_q4_0_vnni, act_block_x8, "avx512-vnni"});
 #endif
+  }
+  std::vector<QuantDotX8> q4_0_x8;
+  const std::vector<QuantDot>* of(GgmlType type) const {
+    switch (type) {
+      case GgmlType::F16: return &f16;
+      case GgmlType::Q8_0: return &q8_0;
+      case GgmlType::Q4_0: return &q4_0;
+      case GgmlType::Q4_K: return &q4_k;
+      case GgmlType::Q6_K: return &q6_k;
+      default: return nullptr;
+    }
   }
 };
 
@@ -449,30 +602,49 @@ const Table& table() {
 }  // namespace
 
 const QuantDot* quant_dot_for(GgmlType type) {
-  switch (type) {
-    case GgmlType::F16: return &table().f16;
-    case GgmlType::Q8_0: return &table().q8_0;
-    case GgmlType::Q4_0: return &table().q4_0;
-    case GgmlType::Q4_K: return &table().q4_k;
-    case GgmlType::Q6_K: return &table().q6_k;
-    default: return nullptr;
-  }
+  const auto* v = table().of(type);
+  return v ? &v->back() : nullptr;
 }
 
 const QuantDot* quant_dot_generic_for(GgmlType type) {
-  static const QuantDot q8{GgmlType::Q8_0, QK, ACT_BYTES, quantize_act_q8, dot_q8_0_generic};
-  static const QuantDot q4{GgmlType::Q4_0, QK, ACT_BYTES, quantize_act_q8, dot_q4_0_generic};
-  static const QuantDot q4k{GgmlType::Q4_K, QKK, ACT_K_BYTES, prepare_act_k, dot_q4_k_generic};
-  static const QuantDot q6k{GgmlType::Q6_K, QKK, ACT_K_BYTES, prepare_act_k, dot_q6_k_generic};
-  static const QuantDot f16{GgmlType::F16, 8, 32, copy_act_f32, dot_f16_generic};
-  switch (type) {
-    case GgmlType::F16: return &f16;
-    case GgmlType::Q8_0: return &q8;
-    case GgmlType::Q4_0: return &q4;
-    case GgmlType::Q4_K: return &q4k;
-    case GgmlType::Q6_K: return &q6k;
-    default: return nullptr;
+  const auto* v = table().of(type);
+  return v ? &v->front() : nullptr;
+}
+
+void repack_q4_0_x8(const uint8_t* rows, uint64_t row_bytes, int64_t k, uint8_t* group) {
+  for (int64_t b = 0; b < k / QK; ++b, group += Q4_0_X8_BLOCK) {
+    for (int r = 0; r < 8; ++r) {
+      const uint8_t* blk = rows + uint64_t(r) * row_bytes + uint64_t(b) * quants::Q4_0_BYTES;
+      std::memcpy(group + 2 * r, blk, 2);
+      for (int c = 0; c < 4; ++c) std::memcpy(group + 16 + 32 * c + 4 * r, blk + 2 + 4 * c, 4);
+    }
   }
+}
+
+void unpack_q4_0_x8(const uint8_t* group, int64_t k, int r, uint8_t* row) {
+  for (int64_t b = 0; b < k / QK; ++b, group += Q4_0_X8_BLOCK, row += quants::Q4_0_BYTES) {
+    std::memcpy(row, group + 2 * r, 2);
+    for (int c = 0; c < 4; ++c) std::memcpy(row + 2 + 4 * c, group + 16 + 32 * c + 4 * r, 4);
+  }
+}
+
+const QuantDotX8* quant_dot_x8_for(GgmlType type) {
+  const auto& v = table().q4_0_x8;
+  return type == GgmlType::Q4_0 && v.size() > 1 ? &v.back() : nullptr;
+}
+
+std::vector<const QuantDotX8*> quant_dot_x8_variants(GgmlType type) {
+  std::vector<const QuantDotX8*> out;
+  if (type == GgmlType::Q4_0)
+    for (const QuantDotX8& q : table().q4_0_x8) out.push_back(&q);
+  return out;
+}
+
+std::vector<const QuantDot*> quant_dot_variants(GgmlType type) {
+  std::vector<const QuantDot*> out;
+  if (const auto* v = table().of(type))
+    for (const QuantDot& q : *v) out.push_back(&q);
+  return out;
 }
 
 }  // namespace hearth::cpu

@@ -8,6 +8,7 @@
 #pragma once
 
 #include <cstdint>
+#include <vector>
 
 #include "hearth/tensor-types.h"
 
@@ -23,6 +24,10 @@ struct QuantDot {
   uint64_t act_block_bytes;                                  // bytes per activation block
   void (*quantize_act)(const float* x, uint8_t* dst, int64_t n);
   float (*dot)(const uint8_t* w_row, const uint8_t* act, int64_t n);
+  // Where an 8-bit activation of n values keeps block b's scale and its `block` int8 values (each layout
+  // is the kernel's own); null when the activation stays F32. For tests that check the arithmetic.
+  void (*act_block)(const uint8_t* act, int64_t n, int64_t b, float* d, const int8_t** q) = nullptr;
+  const char* isa = "generic";  // "generic", "avx2", "avx512-vnni"
   uint64_t act_row_bytes(int64_t n) const { return uint64_t(n / block) * act_block_bytes; }
 };
 
@@ -30,10 +35,47 @@ struct QuantDot {
 const QuantDot* quant_dot_for(GgmlType type);
 // The portable version of the same kernel (for tests that compare it with the SIMD one).
 const QuantDot* quant_dot_generic_for(GgmlType type);
+// Every version of the kernel this CPU can run, portable first (for tests and benchmarks).
+std::vector<const QuantDot*> quant_dot_variants(GgmlType type);
 
 // The 256-value activation blocks of the integer K-quant kernels: float d, int16 sums of each 16 values,
 // int8 q[256] (Q8K_ACT_BYTES a block). The portable version, exposed so tests can check the SIMD one.
 constexpr uint64_t Q8K_ACT_BYTES = 4 + 32 + 256;
 void quantize_act_q8k(const float* x, uint8_t* dst, int64_t n);
+
+// ---- Q4_0 matrices repacked eight rows at a time (decoding).
+// A row-at-a-time Q4_0 dot spends most of its time on each block's float work (scale conversion, int to
+// float, FMA), not on the nibbles. With eight rows interleaved, one 32-bit lane of an integer dot
+// product belongs to one row: the activation's four bytes are broadcast to all lanes, the eight rows'
+// scales are one 16-byte load, and a block costs the float work once for eight rows.
+//
+// Layout of a group of 8 rows (X8_ROWS), per 32-value block b (Q4_0_X8_BLOCK bytes): the 8 rows' F16
+// scales, then 4 chunks of 32 bytes; chunk c holds bytes 4c..4c+3 of each row's 16 nibble bytes, row 0
+// first. (Low nibbles of chunk c are values 4c..4c+3 of each row, high nibbles values 16+4c..16+4c+3.)
+constexpr int64_t X8_ROWS = 8;
+constexpr uint64_t Q4_0_X8_BLOCK = 16 + 128;
+
+// Interleaves 8 stored Q4_0 rows of k values (row r at rows + r * row_bytes) into one group.
+void repack_q4_0_x8(const uint8_t* rows, uint64_t row_bytes, int64_t k, uint8_t* group);
+// Row r (0..7) of a group, back in the stored Q4_0 layout (row_bytes bytes).
+void unpack_q4_0_x8(const uint8_t* group, int64_t k, int r, uint8_t* row);
+
+struct QuantDotX8 {
+  GgmlType weight_type;
+  int64_t block;
+  uint64_t act_block_bytes;
+  void (*quantize_act)(const float* x, uint8_t* dst, int64_t n);
+  // y8[r] = dot(row r of the group, activation) for r < 8.
+  void (*dot8)(const uint8_t* group, const uint8_t* act, int64_t n, float* y8);
+  void (*act_block)(const uint8_t* act, int64_t n, int64_t b, float* d, const int8_t** q);
+  const char* isa;
+  uint64_t act_row_bytes(int64_t n) const { return uint64_t(n / block) * act_block_bytes; }
+};
+
+// The best interleaved kernel this CPU has for `type` (Q4_0 only), or nullptr where it would not pay
+// (no AVX2): the caller then keeps the stored rows.
+const QuantDotX8* quant_dot_x8_for(GgmlType type);
+// Every version this CPU can run, portable first (for tests and benchmarks).
+std::vector<const QuantDotX8*> quant_dot_x8_variants(GgmlType type);
 
 }  // namespace hearth::cpu

@@ -18,3 +18,8 @@ if(HEARTH_OPENBLAS_LIB AND HEARTH_OPENBLAS_INCLUDE)
   target_include_directories(bench-infer PRIVATE ${HEARTH_OPENBLAS_INCLUDE})
   target_compile_definitions(bench-infer PRIVATE HEARTH_BENCH_OPENBLAS=1)
 endif()
+
+# bench-quant-dot: each decode kernel variant (portable, AVX2, AVX-512 VNNI) on one thread, from cache
+# and from memory, against a plain read of the same bytes (a program, never a test).
+add_executable(bench-quant-dot ${PROJECT_SOURCE_DIR}/tests/bench/bench-quant-dot.cpp)
+target_link_libraries(bench-quant-dot PRIVATE hearth_engine)

@@ -36,16 +36,17 @@ TEST(Kernels, QuantDotMatchesIntegerDefinition) {
     ASSERT_TRUE(quantize(t, w.data(), wq.data(), n));
     std::vector<float> wd(n);
     ASSERT_TRUE(dequantize(t, wq.data(), wd.data(), n));
-    for (const cpu::QuantDot* qd : {cpu::quant_dot_for(t), cpu::quant_dot_generic_for(t)}) {
-      ASSERT_NE(qd, nullptr);
+    for (const cpu::QuantDot* qd : cpu::quant_dot_variants(t)) {
+      SCOPED_TRACE(qd->isa);
+      ASSERT_NE(qd->act_block, nullptr);
       std::vector<uint8_t> xq(qd->act_row_bytes(n));
       qd->quantize_act(x.data(), xq.data(), n);
       // Expected: sum over blocks of d_w * d_x * sum(q_w * q_x), with q_w = wd / d_w recovered exactly.
       double want = 0;
       for (int64_t b = 0; b < n / 32; ++b) {
         float dx;
-        std::memcpy(&dx, xq.data() + b * 36, 4);
-        const auto* q = reinterpret_cast<const int8_t*>(xq.data() + b * 36 + 4);
+        const int8_t* q = nullptr;
+        qd->act_block(xq.data(), n, b, &dx, &q);
         double s = 0;
         for (int i = 0; i < 32; ++i) s += double(wd[size_t(b * 32 + i)]) * q[i];
         want += s * dx;
@@ -87,7 +88,7 @@ TEST(Kernels, MatmulMatchesPlainLoop) {
           }
         // 8-bit activations (the K-quants' only where the integer SIMD kernels are in use).
         const cpu::QuantDot* kd = cpu::quant_dot_for(t);
-        bool int_act = t == GgmlType::Q8_0 || t == GgmlType::Q4_0 || (kd && kd->act_block_bytes == cpu::Q8K_ACT_BYTES);
+        bool int_act = kd && kd->act_block != nullptr;
         bool approx = qdot && n_tok == 1 && int_act;
         EXPECT_LT(worst, approx ? 0.5 : 1e-3) << "tokens " << n_tok << " quant-dot " << qdot;
       }
@@ -95,17 +96,6 @@ TEST(Kernels, MatmulMatchesPlainLoop) {
   }
 }
 
-namespace {
-
-// Where a kernel's activation is quantized to 8 bits: block length and offset of the int8 values
-// (the scale is the float at the block's start). {0, 0} for an F32 activation.
-std::pair<int64_t, uint64_t> int_act_layout(const cpu::QuantDot& qd) {
-  if (qd.act_block_bytes == 4 + 32) return {32, 4};
-  if (qd.act_block_bytes == cpu::Q8K_ACT_BYTES) return {256, 4 + 32};
-  return {0, 0};
-}
-
-}  // namespace
 
 // The SIMD activation quantizer of the integer K-quant kernels writes exactly the portable bytes, its
 // 16-sums are the sums of its values, and each value is within half a step of the input.
@@ -145,54 +135,55 @@ TEST(Kernels, SimdQuantDotMatchesReference) {
   uint32_t seed = 100;
   for (GgmlType t : {GgmlType::Q8_0, GgmlType::Q4_0, GgmlType::Q4_K, GgmlType::Q6_K}) {
     const bool k_quant = t == GgmlType::Q4_K || t == GgmlType::Q6_K;
-    const cpu::QuantDot* qd = cpu::quant_dot_for(t);
     const cpu::QuantDot* gen = cpu::quant_dot_generic_for(t);
-    ASSERT_NE(qd, nullptr);
-    auto [ablk, qoff] = int_act_layout(*qd);
-    std::vector<int64_t> lengths = {256, 512, 768, 1280, 2048, 5632};
-    if (!k_quant) lengths.insert(lengths.end(), {32, 64, 96, 160, 224, 4128});
-    for (int64_t n : lengths) {
-      for (int64_t rows : {1, 7, 13}) {
-        SCOPED_TRACE(std::string(type_name(t)) + " n " + std::to_string(n) + " rows " + std::to_string(rows));
-        auto w = randn(size_t(n * rows), seed++), x = randn(size_t(n), seed++);
-        for (int64_t r = 0; r < rows; ++r)
-          for (int64_t i = 0; i < n; ++i) w[size_t(r * n + i)] *= 0.01f * float(1 + r) * (i % 64 < 8 ? 5.0f : 1.0f);
-        for (int64_t i = 0; i < n; ++i) x[size_t(i)] *= i % 96 == 5 ? 20.0f : 1.0f;
-        const uint64_t rb = *row_nbytes(t, n);
-        std::vector<uint8_t> wq(rb * size_t(rows));
-        ASSERT_TRUE(quantize(t, w.data(), wq.data(), n * rows));
-        std::vector<float> wd(size_t(n * rows));
-        ASSERT_TRUE(dequantize(t, wq.data(), wd.data(), n * rows));
-        std::vector<uint8_t> xq(qd->act_row_bytes(n)), xg(gen->act_row_bytes(n));
-        qd->quantize_act(x.data(), xq.data(), n);
-        gen->quantize_act(x.data(), xg.data(), n);
-        for (int64_t r = 0; r < rows; ++r) {
-          const float* wr = wd.data() + r * n;
-          const float got = qd->dot(wq.data() + r * rb, xq.data(), n);
-          double exact = 0, round_bound = 0, want = 0, abs_terms = 0;
-          for (int64_t i = 0; i < n; ++i) exact += double(wr[i]) * x[size_t(i)];
-          if (ablk > 0) {
-            for (int64_t b = 0; b < n / ablk; ++b) {
-              const uint8_t* blk = xq.data() + b * qd->act_block_bytes;
-              float d;
-              std::memcpy(&d, blk, 4);
-              const auto* q = reinterpret_cast<const int8_t*>(blk + qoff);
-              for (int64_t i = 0; i < ablk; ++i) {
-                const double term = double(wr[b * ablk + i]) * q[i] * d;
-                want += term;
-                abs_terms += std::abs(term);
-                round_bound += std::abs(double(wr[b * ablk + i])) * d * 0.5;
+    ASSERT_NE(gen, nullptr);
+    for (const cpu::QuantDot* qd : cpu::quant_dot_variants(t)) {
+      SCOPED_TRACE(qd->isa);
+      const int64_t ablk = qd->act_block ? qd->block : 0;
+      std::vector<int64_t> lengths = {256, 512, 768, 1280, 2048, 5632};
+      if (!k_quant) lengths.insert(lengths.end(), {32, 64, 96, 160, 224, 4128});
+      for (int64_t n : lengths) {
+        for (int64_t rows : {1, 7, 13}) {
+          SCOPED_TRACE(std::string(type_name(t)) + " n " + std::to_string(n) + " rows " + std::to_string(rows));
+          auto w = randn(size_t(n * rows), seed++), x = randn(size_t(n), seed++);
+          for (int64_t r = 0; r < rows; ++r)
+            for (int64_t i = 0; i < n; ++i) w[size_t(r * n + i)] *= 0.01f * float(1 + r) * (i % 64 < 8 ? 5.0f : 1.0f);
+          for (int64_t i = 0; i < n; ++i) x[size_t(i)] *= i % 96 == 5 ? 20.0f : 1.0f;
+          const uint64_t rb = *row_nbytes(t, n);
+          std::vector<uint8_t> wq(rb * size_t(rows));
+          ASSERT_TRUE(quantize(t, w.data(), wq.data(), n * rows));
+          std::vector<float> wd(size_t(n * rows));
+          ASSERT_TRUE(dequantize(t, wq.data(), wd.data(), n * rows));
+          std::vector<uint8_t> xq(qd->act_row_bytes(n)), xg(gen->act_row_bytes(n));
+          qd->quantize_act(x.data(), xq.data(), n);
+          gen->quantize_act(x.data(), xg.data(), n);
+          for (int64_t r = 0; r < rows; ++r) {
+            const float* wr = wd.data() + r * n;
+            const float got = qd->dot(wq.data() + r * rb, xq.data(), n);
+            double exact = 0, round_bound = 0, want = 0, abs_terms = 0;
+            for (int64_t i = 0; i < n; ++i) exact += double(wr[i]) * x[size_t(i)];
+            if (ablk > 0) {
+              for (int64_t b = 0; b < n / ablk; ++b) {
+                float d;
+                const int8_t* q = nullptr;
+                qd->act_block(xq.data(), n, b, &d, &q);
+                for (int64_t i = 0; i < ablk; ++i) {
+                  const double term = double(wr[b * ablk + i]) * q[i] * d;
+                  want += term;
+                  abs_terms += std::abs(term);
+                  round_bound += std::abs(double(wr[b * ablk + i])) * d * 0.5;
+                }
               }
+              EXPECT_NEAR(got, want, 1e-5 * abs_terms + 1e-6) << "row " << r;
+            } else {
+              for (int64_t i = 0; i < n; ++i) abs_terms += std::abs(double(wr[i]) * x[size_t(i)]);
             }
-            EXPECT_NEAR(got, want, 1e-5 * abs_terms + 1e-6) << "row " << r;
-          } else {
-            for (int64_t i = 0; i < n; ++i) abs_terms += std::abs(double(wr[i]) * x[size_t(i)]);
+            EXPECT_NEAR(got, exact, round_bound * 1.001 + 1e-5 * abs_terms + 1e-6) << "row " << r;
+            const float portable = gen->dot(wq.data() + r * rb, xg.data(), n);
+            // The portable kernel: exact (F32 activation, K-quants) or over the same 8-bit activation.
+            const double tol = (k_quant ? round_bound * 1.001 : 0.0) + 1e-5 * abs_terms + 1e-6;
+            EXPECT_NEAR(got, portable, tol) << "row " << r;
           }
-          EXPECT_NEAR(got, exact, round_bound * 1.001 + 1e-5 * abs_terms + 1e-6) << "row " << r;
-          const float portable = gen->dot(wq.data() + r * rb, xg.data(), n);
-          // The portable kernel: exact (F32 activation, K-quants) or over the same 8-bit activation.
-          const double tol = (k_quant ? round_bound * 1.001 : 0.0) + 1e-5 * abs_terms + 1e-6;
-          EXPECT_NEAR(got, portable, tol) << "row " << r;
         }
       }
     }
@@ -211,4 +202,59 @@ TEST(Kernels, ThreadPoolRunsEveryIndexOnce) {
   EXPECT_THROW(pool.run([](int i, int) {
     if (i == 1) throw std::runtime_error("x");
   }), std::runtime_error);
+}
+
+// Q4_0 rows interleaved eight at a time: the repacking is lossless, every activation quantizer writes the
+// portable bytes, and every kernel gives each row's dot (a) as the integer definition over the same
+// activation says (float summation only) and (b) as the row-at-a-time portable kernel does.
+TEST(Kernels, Q4_0InterleavedRowsMatchRowKernel) {
+  const GgmlType t = GgmlType::Q4_0;
+  const auto variants = cpu::quant_dot_x8_variants(t);
+  ASSERT_FALSE(variants.empty());
+  const cpu::QuantDot* row_kernel = cpu::quant_dot_generic_for(t);
+  uint32_t seed = 500;
+  for (int64_t n : {32, 64, 96, 2048, 5632}) {
+    SCOPED_TRACE("n " + std::to_string(n));
+    auto w = randn(size_t(n * 8), seed++), x = randn(size_t(n), seed++);
+    for (int64_t r = 0; r < 8; ++r)
+      for (int64_t i = 0; i < n; ++i) w[size_t(r * n + i)] *= 0.01f * float(1 + r) * (i % 64 < 8 ? 5.0f : 1.0f);
+    for (int64_t i = 0; i < n; ++i) x[size_t(i)] *= i % 96 == 5 ? 20.0f : 1.0f;
+    const uint64_t rb = *row_nbytes(t, n);
+    std::vector<uint8_t> wq(rb * 8), group(rb * 8), back(rb);
+    ASSERT_TRUE(quantize(t, w.data(), wq.data(), n * 8));
+    cpu::repack_q4_0_x8(wq.data(), rb, n, group.data());
+    for (int r = 0; r < 8; ++r) {
+      cpu::unpack_q4_0_x8(group.data(), n, r, back.data());
+      ASSERT_TRUE(std::equal(back.begin(), back.end(), wq.begin() + long(r * rb))) << "row " << r;
+    }
+    std::vector<float> wd(size_t(n * 8));
+    ASSERT_TRUE(dequantize(t, wq.data(), wd.data(), n * 8));
+    std::vector<uint8_t> xr(row_kernel->act_row_bytes(n));
+    row_kernel->quantize_act(x.data(), xr.data(), n);
+    std::vector<uint8_t> portable_act;
+    for (const cpu::QuantDotX8* qd : variants) {
+      SCOPED_TRACE(qd->isa);
+      std::vector<uint8_t> xq(qd->act_row_bytes(n));
+      qd->quantize_act(x.data(), xq.data(), n);
+      if (portable_act.empty()) portable_act = xq;
+      EXPECT_EQ(xq, portable_act);
+      float y8[8];
+      qd->dot8(group.data(), xq.data(), n, y8);
+      for (int r = 0; r < 8; ++r) {
+        double want = 0, abs_terms = 0;
+        for (int64_t b = 0; b < n / 32; ++b) {
+          float d;
+          const int8_t* q = nullptr;
+          qd->act_block(xq.data(), n, b, &d, &q);
+          for (int64_t i = 0; i < 32; ++i) {
+            const double term = double(wd[size_t(r * n + b * 32 + i)]) * q[i] * d;
+            want += term;
+            abs_terms += std::abs(term);
+          }
+        }
+        EXPECT_NEAR(y8[r], want, 1e-5 * abs_terms + 1e-6) << "row " << r;
+        EXPECT_NEAR(y8[r], row_kernel->dot(wq.data() + r * rb, xr.data(), n), 1e-5 * abs_terms + 1e-6) << "row " << r;
+      }
+    }
+  }
 }
