@@ -1,0 +1,318 @@
+/* Internal: the per-block decoding of GGUF weight types (F32, F16, BF16, Q8_0, Q4_0, Q4_K, Q6_K) that the
+ * CUDA kernels use, and the bit-exact half / bfloat16 conversions, written once for host and device so
+ * that a plain C++ test (tests/engine/test-cuda-quant-decode.cpp) checks the very indexing the GPU runs.
+ *
+ * A block is cut into CHUNKS "chunks", each decoded by one GPU lane from contiguous bytes. A chunk yields
+ * NRUN * RUN values: value v[r * RUN + i] is element run_start(c, r) + i of the block. The matvec kernel
+ * multiplies each run with RUN consecutive activations (float4 loads), so the traits describe both how
+ * the weights are read and which activations they meet.
+ *
+ * Non-obvious choice: the arithmetic of every decoder mirrors engine/src/quants*.cpp operation for
+ * operation (e.g. Q4_K is (d * sc) * q - dmin * m), so on the host the results are bit-identical to
+ * hearth::dequantize; on the device nvcc may fuse a multiply-add, which only rounds less.
+ */
+#pragma once
+
+#include <cstdint>
+#include <cstring>
+
+#ifdef __CUDACC__
+#define HEARTH_HD __host__ __device__ __forceinline__
+#else
+#define HEARTH_HD inline
+#endif
+
+namespace hearth::cuda::qd {
+
+// ---- loads: __ldg (read-only path) on the device, memcpy (no alignment assumed) on the host ----------
+
+HEARTH_HD uint8_t load_u8(const uint8_t* p) {
+#ifdef __CUDA_ARCH__
+  return __ldg(p);
+#else
+  return *p;
+#endif
+}
+
+HEARTH_HD uint16_t load_u16(const uint8_t* p) {  // p 2-byte aligned on the device
+#ifdef __CUDA_ARCH__
+  return __ldg(reinterpret_cast<const unsigned short*>(p));
+#else
+  uint16_t v;
+  std::memcpy(&v, p, 2);
+  return v;
+#endif
+}
+
+HEARTH_HD uint32_t load_u32(const uint8_t* p) {  // p 4-byte aligned on the device
+#ifdef __CUDA_ARCH__
+  return __ldg(reinterpret_cast<const unsigned int*>(p));
+#else
+  uint32_t v;
+  std::memcpy(&v, p, 4);
+  return v;
+#endif
+}
+
+// Four bytes from a 2-byte aligned address (two loads).
+HEARTH_HD uint32_t load_u32_a2(const uint8_t* p) {
+  return uint32_t(load_u16(p)) | (uint32_t(load_u16(p + 2)) << 16);
+}
+
+// Sixteen bytes as four words; one 16-byte load when `al16` (p 16-byte aligned), else four 4-byte loads.
+HEARTH_HD void load_16(const uint8_t* p, bool al16, uint32_t w[4]) {
+#ifdef __CUDA_ARCH__
+  if (al16) {
+    uint4 v = __ldg(reinterpret_cast<const uint4*>(p));
+    w[0] = v.x, w[1] = v.y, w[2] = v.z, w[3] = v.w;
+    return;
+  }
+#else
+  (void)al16;
+#endif
+  for (int i = 0; i < 4; ++i) w[i] = load_u32(p + 4 * i);
+}
+
+// ---- half and bfloat16 ----------------------------------------------------------------------------
+
+HEARTH_HD float bits_to_float(uint32_t b) {
+#ifdef __CUDA_ARCH__
+  return __uint_as_float(b);
+#else
+  float f;
+  std::memcpy(&f, &b, 4);
+  return f;
+#endif
+}
+
+HEARTH_HD uint32_t float_to_bits(float f) {
+#ifdef __CUDA_ARCH__
+  return __float_as_uint(f);
+#else
+  uint32_t b;
+  std::memcpy(&b, &f, 4);
+  return b;
+#endif
+}
+
+// IEEE binary16 -> binary32, exact for every input (subnormals, infinities, NaN payloads).
+HEARTH_HD float half_to_float(uint16_t h) {
+  const uint32_t sign = uint32_t(h & 0x8000u) << 16;
+  const uint32_t exp = (h >> 10) & 0x1fu;
+  const uint32_t mant = h & 0x3ffu;
+  if (exp == 0) {
+    // Zero or subnormal: mant * 2^-24 is exact in float.
+    const float v = float(mant) * 5.9604644775390625e-8f;
+    return bits_to_float(float_to_bits(v) | sign);
+  }
+  if (exp == 31) return bits_to_float(sign | 0x7f800000u | (mant << 13));
+  return bits_to_float(sign | ((exp + 112u) << 23) | (mant << 13));
+}
+
+HEARTH_HD float bf16_to_float(uint16_t h) { return bits_to_float(uint32_t(h) << 16); }
+
+// binary32 -> bfloat16, round to nearest even; NaN stays a quiet NaN (as hearth::fp32_to_bf16).
+HEARTH_HD uint16_t float_to_bf16(float f) {
+  uint32_t x = float_to_bits(f);
+  if ((x & 0x7fffffffu) > 0x7f800000u) return uint16_t((x >> 16) | 0x40u);
+  x += 0x7fffu + ((x >> 16) & 1u);
+  return uint16_t(x >> 16);
+}
+
+// binary32 -> binary16, round to nearest even (as hearth::fp32_to_fp16, NaN payloads included).
+HEARTH_HD uint16_t float_to_half(float f) {
+  uint32_t x = float_to_bits(f);
+  const uint16_t sign = uint16_t((x >> 16) & 0x8000u);
+  uint32_t ax = x & 0x7fffffffu;
+  if (ax >= 0x7f800000u)  // inf or NaN
+    return uint16_t(sign | 0x7c00u | (ax > 0x7f800000u ? (0x200u | ((ax >> 13) & 0x3ffu)) : 0u));
+  if (ax >= 0x477ff000u) return uint16_t(sign | 0x7c00u);  // rounds to >= 65520: infinity
+  if (ax < 0x38800000u) {
+    // Below 2^-14: a subnormal half. ax * 2^24 is exact; round it to an integer, ties to even.
+    const float v = bits_to_float(ax) * 16777216.0f;
+#ifdef __CUDA_ARCH__
+    const float r = rintf(v);
+#else
+    const float r = __builtin_rintf(v);
+#endif
+    return uint16_t(sign | uint16_t(r));
+  }
+  const uint32_t odd = (ax >> 13) & 1u;
+  ax += 0xc8000fffu + odd;  // rebias the exponent by -112 and round to nearest even
+  return uint16_t(sign | (ax >> 13));
+}
+
+// ---- block traits -----------------------------------------------------------------------------------
+// Each traits struct: VALUES (elements per block), BYTES (bytes per block), CHUNKS (lanes per block),
+// NRUN, RUN (values per chunk = NRUN * RUN), run_start(c, r), and decode(blk, c, al16, v) where
+// `al16` says the block start is 16-byte aligned (only the 16-byte chunk types use it).
+
+// Plain types, one element per block (any alignment, any k).
+struct F32Scalar {
+  static constexpr int VALUES = 1, BYTES = 4, CHUNKS = 1, NRUN = 1, RUN = 1;
+  HEARTH_HD static int run_start(int, int) { return 0; }
+  HEARTH_HD static void decode(const uint8_t* b, int, bool, float* v) { v[0] = bits_to_float(load_u32(b)); }
+};
+struct F16Scalar {
+  static constexpr int VALUES = 1, BYTES = 2, CHUNKS = 1, NRUN = 1, RUN = 1;
+  HEARTH_HD static int run_start(int, int) { return 0; }
+  HEARTH_HD static void decode(const uint8_t* b, int, bool, float* v) { v[0] = half_to_float(load_u16(b)); }
+};
+struct BF16Scalar {
+  static constexpr int VALUES = 1, BYTES = 2, CHUNKS = 1, NRUN = 1, RUN = 1;
+  HEARTH_HD static int run_start(int, int) { return 0; }
+  HEARTH_HD static void decode(const uint8_t* b, int, bool, float* v) { v[0] = bf16_to_float(load_u16(b)); }
+};
+
+// Plain types read 16 bytes at a time (rows 16-byte aligned, k a multiple of VALUES).
+struct F32Vec {
+  static constexpr int VALUES = 4, BYTES = 16, CHUNKS = 1, NRUN = 1, RUN = 4;
+  HEARTH_HD static int run_start(int, int) { return 0; }
+  HEARTH_HD static void decode(const uint8_t* b, int, bool al16, float* v) {
+    uint32_t w[4];
+    load_16(b, al16, w);
+    for (int i = 0; i < 4; ++i) v[i] = bits_to_float(w[i]);
+  }
+};
+struct F16Vec {
+  static constexpr int VALUES = 8, BYTES = 16, CHUNKS = 1, NRUN = 1, RUN = 8;
+  HEARTH_HD static int run_start(int, int) { return 0; }
+  HEARTH_HD static void decode(const uint8_t* b, int, bool al16, float* v) {
+    uint32_t w[4];
+    load_16(b, al16, w);
+    for (int i = 0; i < 4; ++i) {
+      v[2 * i] = half_to_float(uint16_t(w[i] & 0xffffu));
+      v[2 * i + 1] = half_to_float(uint16_t(w[i] >> 16));
+    }
+  }
+};
+struct BF16Vec {
+  static constexpr int VALUES = 8, BYTES = 16, CHUNKS = 1, NRUN = 1, RUN = 8;
+  HEARTH_HD static int run_start(int, int) { return 0; }
+  HEARTH_HD static void decode(const uint8_t* b, int, bool al16, float* v) {
+    uint32_t w[4];
+    load_16(b, al16, w);
+    for (int i = 0; i < 4; ++i) {
+      v[2 * i] = bf16_to_float(uint16_t(w[i] & 0xffffu));
+      v[2 * i + 1] = bf16_to_float(uint16_t(w[i] >> 16));
+    }
+  }
+};
+
+// Q8_0: d (f16), qs[32] (int8). Chunk c (0..7): qs[4c .. 4c+3] -> elements 4c .. 4c+3.
+struct Q8_0 {
+  static constexpr int VALUES = 32, BYTES = 34, CHUNKS = 8, NRUN = 1, RUN = 4;
+  HEARTH_HD static int run_start(int c, int) { return 4 * c; }
+  HEARTH_HD static void decode(const uint8_t* b, int c, bool, float* v) {
+    const float d = half_to_float(load_u16(b));
+    const uint32_t q = load_u32_a2(b + 2 + 4 * c);
+    for (int i = 0; i < 4; ++i) v[i] = float(int8_t(uint8_t(q >> (8 * i)))) * d;
+  }
+};
+
+// Q4_0: d (f16), qs[16]; element j < 16 is the low nibble of qs[j] minus 8, element j + 16 the high one.
+// Chunk c (0..3): qs[4c .. 4c+3] -> elements 4c .. 4c+3 (run 0) and 16+4c .. 16+4c+3 (run 1).
+struct Q4_0 {
+  static constexpr int VALUES = 32, BYTES = 18, CHUNKS = 4, NRUN = 2, RUN = 4;
+  HEARTH_HD static int run_start(int c, int r) { return 16 * r + 4 * c; }
+  HEARTH_HD static void decode(const uint8_t* b, int c, bool, float* v) {
+    const float d = half_to_float(load_u16(b));
+    const uint32_t q = load_u32_a2(b + 2 + 4 * c);
+    for (int i = 0; i < 4; ++i) {
+      const uint32_t byte = (q >> (8 * i)) & 0xffu;
+      v[i] = float(int(byte & 0xfu) - 8) * d;
+      v[4 + i] = float(int(byte >> 4) - 8) * d;
+    }
+  }
+};
+
+// Q4_K: d, dmin (f16), scales[12] (eight 6-bit scale/min pairs), qs[128]. Byte l of the 32-byte group g
+// (g < 4) holds element 64g + l in its low nibble (sub-block 2g) and 64g + 32 + l in its high nibble
+// (sub-block 2g + 1). Chunk c (0..7): qs[16c .. 16c+15], i.e. group c/2, l from 16(c%2):
+// run 0 = elements 64(c/2) + 16(c%2) + 0..15, run 1 = the same + 32.
+struct Q4_K {
+  static constexpr int VALUES = 256, BYTES = 144, CHUNKS = 8, NRUN = 2, RUN = 16;
+  HEARTH_HD static int run_start(int c, int r) { return 64 * (c >> 1) + 16 * (c & 1) + 32 * r; }
+  // Byte i (< 12) of the packed scales held as three words (selects, not an indexed array, so the
+  // device keeps everything in registers).
+  HEARTH_HD static int sbyte(uint32_t w0, uint32_t w1, uint32_t w2, int i) {
+    const uint32_t w = i < 4 ? w0 : (i < 8 ? w1 : w2);
+    return int((w >> (8 * (i & 3))) & 0xffu);
+  }
+  // The 6-bit scale and min of sub-block j (as engine/src/quants-k.cpp unpacks them).
+  HEARTH_HD static void scale_min(uint32_t w0, uint32_t w1, uint32_t w2, int j, int& sc, int& mn) {
+    if (j < 4) {
+      sc = sbyte(w0, w1, w2, j) & 63;
+      mn = sbyte(w0, w1, w2, j + 4) & 63;
+    } else {
+      sc = (sbyte(w0, w1, w2, j + 4) & 0xF) | ((sbyte(w0, w1, w2, j - 4) >> 6) << 4);
+      mn = (sbyte(w0, w1, w2, j + 4) >> 4) | ((sbyte(w0, w1, w2, j) >> 6) << 4);
+    }
+  }
+  HEARTH_HD static void decode(const uint8_t* b, int c, bool al16, float* v) {
+    const uint32_t dm = load_u32(b);
+    const float d = half_to_float(uint16_t(dm & 0xffffu));
+    const float dmin = half_to_float(uint16_t(dm >> 16));
+    const uint32_t w0 = load_u32(b + 4), w1 = load_u32(b + 8), w2 = load_u32(b + 12);
+    const int g = c >> 1;
+    int sc, mn;
+    scale_min(w0, w1, w2, 2 * g, sc, mn);
+    const float d1 = d * float(sc), m1 = dmin * float(mn);
+    scale_min(w0, w1, w2, 2 * g + 1, sc, mn);
+    const float d2 = d * float(sc), m2 = dmin * float(mn);
+    uint32_t q[4];
+    load_16(b + 16 + 16 * c, al16, q);
+    for (int i = 0; i < 16; ++i) {
+      const uint32_t byte = (q[i / 4] >> (8 * (i % 4))) & 0xffu;
+      v[i] = d1 * float(byte & 0xfu) - m1;
+      v[16 + i] = d2 * float(byte >> 4) - m2;
+    }
+  }
+};
+
+// Q6_K: ql[128], qh[64], scales[16] (int8), d (f16). Half n (0, 1) covers elements 128n .. 128n+127 from
+// ql[64n ..], qh[32n ..], scales[8n ..]: for l < 32, element 128n + l + 32j (j < 4) takes 4 bits of
+// ql[64n + l + 32(j&1)] (low nibble for j < 2, high for j >= 2) and bits 2j, 2j+1 of qh[32n + l], minus
+// 32, times d * scales[8n + l/16 + 2j]. Chunk c (0..15): n = c/8, l = 4(c%8) .. +3; run j = elements
+// 128n + 32j + 4(c%8) + 0..3.
+struct Q6_K {
+  static constexpr int VALUES = 256, BYTES = 210, CHUNKS = 16, NRUN = 4, RUN = 4;
+  HEARTH_HD static int run_start(int c, int r) { return 128 * (c >> 3) + 32 * r + 4 * (c & 7); }
+  HEARTH_HD static void decode(const uint8_t* b, int c, bool, float* v) {
+    const int n = c >> 3, l0 = 4 * (c & 7);
+    const uint32_t qa = load_u32_a2(b + 64 * n + l0);
+    const uint32_t qb = load_u32_a2(b + 64 * n + 32 + l0);
+    const uint32_t qh = load_u32_a2(b + 128 + 32 * n + l0);
+    const float d = half_to_float(load_u16(b + 208));
+    const int is = l0 / 16;
+    const uint8_t* scp = b + 192 + 8 * n + is;
+    const float s0 = d * float(int8_t(load_u8(scp + 0)));
+    const float s1 = d * float(int8_t(load_u8(scp + 2)));
+    const float s2 = d * float(int8_t(load_u8(scp + 4)));
+    const float s3 = d * float(int8_t(load_u8(scp + 6)));
+    for (int i = 0; i < 4; ++i) {
+      const uint32_t a = (qa >> (8 * i)) & 0xffu, bb = (qb >> (8 * i)) & 0xffu, h = (qh >> (8 * i)) & 0xffu;
+      const int q1 = int((a & 0xFu) | (((h >> 0) & 3u) << 4)) - 32;
+      const int q2 = int((bb & 0xFu) | (((h >> 2) & 3u) << 4)) - 32;
+      const int q3 = int((a >> 4) | (((h >> 4) & 3u) << 4)) - 32;
+      const int q4 = int((bb >> 4) | (((h >> 6) & 3u) << 4)) - 32;
+      v[0 + i] = s0 * float(q1);
+      v[4 + i] = s1 * float(q2);
+      v[8 + i] = s2 * float(q3);
+      v[12 + i] = s3 * float(q4);
+    }
+  }
+};
+
+// Decodes a whole block into out[VALUES] through the chunk decoders (the CPU test's entry point).
+template <class T>
+inline void decode_block(const uint8_t* blk, float* out) {
+  float v[T::NRUN * T::RUN];
+  for (int c = 0; c < T::CHUNKS; ++c) {
+    T::decode(blk, c, false, v);
+    for (int r = 0; r < T::NRUN; ++r)
+      for (int i = 0; i < T::RUN; ++i) out[T::run_start(c, r) + i] = v[r * T::RUN + i];
+  }
+}
+
+}  // namespace hearth::cuda::qd
