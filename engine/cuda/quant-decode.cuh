@@ -8,8 +8,8 @@
  * the weights are read and which activations they meet.
  *
  * Non-obvious choice: the arithmetic of every decoder mirrors engine/src/quants*.cpp operation for
- * operation (e.g. Q4_K is (d * sc) * q - dmin * m), so on the host the results are bit-identical to
- * hearth::dequantize; on the device nvcc may fuse a multiply-add, which only rounds less.
+ * operation (e.g. Q4_K is (d * sc) * q - dmin * m, with the product kept unfused on the device), so the
+ * results are bit-identical to hearth::dequantize on the host and on the GPU.
  */
 #pragma once
 
@@ -107,6 +107,16 @@ HEARTH_HD float half_to_float(uint16_t h) {
   }
   if (exp == 31) return bits_to_float(sign | 0x7f800000u | (mant << 13));
   return bits_to_float(sign | ((exp + 112u) << 23) | (mant << 13));
+}
+
+// a * b rounded on its own: on the device this keeps nvcc from fusing it with a following add into an
+// FMA, so the decoders round exactly as the CPU's (which are compiled without FMA contraction).
+HEARTH_HD float mul_rn(float a, float b) {
+#ifdef __CUDA_ARCH__
+  return __fmul_rn(a, b);
+#else
+  return a * b;
+#endif
 }
 
 HEARTH_HD float bf16_to_float(uint16_t h) { return bits_to_float(uint32_t(h) << 16); }
@@ -264,8 +274,8 @@ struct Q4_K {
     load_16(b + 16 + 16 * c, al16, q);
     for (int i = 0; i < 16; ++i) {
       const uint32_t byte = (q[i / 4] >> (8 * (i % 4))) & 0xffu;
-      v[i] = d1 * float(byte & 0xfu) - m1;
-      v[16 + i] = d2 * float(byte >> 4) - m2;
+      v[i] = mul_rn(d1, float(byte & 0xfu)) - m1;
+      v[16 + i] = mul_rn(d2, float(byte >> 4)) - m2;
     }
   }
 };

@@ -17,3 +17,15 @@ if(HEARTH_HAVE_CUDA)
   target_link_libraries(bench-gpu PRIVATE CUDA::cublas CUDA::cudart_static)
   set_target_properties(bench-gpu PROPERTIES RUNTIME_OUTPUT_DIRECTORY ${CMAKE_BINARY_DIR})
 endif()
+
+# gpu-test-cuda-kernels (label gpu, issue 6): every inference kernel of engine/cuda/kernels.h against
+# the CPU backend; skips where no CUDA device is usable (its argument checks run everywhere).
+if(HEARTH_HAVE_CUDA)
+  hearth_gtest(gpu-test-cuda-kernels
+    SOURCES ${CMAKE_CURRENT_LIST_DIR}/test-cuda-kernels.cpp
+    LIBS hearth_engine CUDA::cudart_static
+    LABELS gpu
+    TIMEOUT 240)
+  target_include_directories(gpu-test-cuda-kernels PRIVATE
+    ${PROJECT_SOURCE_DIR}/engine/cuda ${PROJECT_SOURCE_DIR}/engine/cpu)
+endif()
