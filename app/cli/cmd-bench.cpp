@@ -1,6 +1,6 @@
-/* `hearth-cli bench -m MODEL [-p 512] [-n 128] [-t THREADS] [-r REPS] [--json]`: prompt-processing and
- * generation speed as llama-bench's pp512 and tg128 measure them: pp evaluates P tokens from an empty
- * cache in one batch; tg evaluates N tokens one at a time from an empty cache. Each test runs REPS times
+/* `hearth-cli bench -m MODEL [-p 512] [-n 128] [-t THREADS] [-r REPS] [--json] [--device cpu|cuda|auto]`:
+ * prompt-processing and generation speed as llama-bench's pp512 and tg128 measure them: pp evaluates P
+ * tokens from an empty cache in one batch; tg evaluates N tokens one at a time from an empty cache. Each test runs REPS times
  * after one warm-up run; the mean and standard deviation of tokens/s are printed.
  * Non-obvious choice: the tokens are random ids from a fixed seed (as llama-bench does), so the figure
  * does not depend on a text or a tokenizer.
@@ -34,6 +34,7 @@ void register_bench(CLI::App& app) {
     int64_t p = 512, n = 128;
     int threads = 0, reps = 3;
     bool json = false;
+    DeviceOption device;
   };
   auto o = std::make_shared<Opts>();
   sub->add_option("-m,--model", o->model, "Model: a .gguf file or a Hugging Face folder")->required();
@@ -42,6 +43,7 @@ void register_bench(CLI::App& app) {
   sub->add_option("-t,--threads", o->threads, "Threads (0: all)");
   sub->add_option("-r,--repetitions", o->reps, "Repetitions of each test");
   sub->add_flag("--json", o->json, "Print JSON");
+  add_device_options(sub, o->device);
   sub->callback([o] {
     if (o->reps < 1) throw CliError("--repetitions must be >= 1");
     auto t0 = std::chrono::steady_clock::now();
@@ -49,7 +51,7 @@ void register_bench(CLI::App& app) {
     if (!m) throw CliError(m.error());
     double load_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     const ModelDesc& d = m->desc();
-    auto session = make_session_or_throw(*m, std::max<int64_t>(o->p, o->n) + 1, o->threads);
+    auto session = make_session_or_throw(*m, std::max<int64_t>(o->p, o->n) + 1, o->threads, KvType::f16, nullptr, o->device);
     std::mt19937 rng(1);
     std::uniform_int_distribution<int32_t> pick(0, int32_t(d.params.n_vocab - 1));
     struct Result {
@@ -90,17 +92,19 @@ void register_bench(CLI::App& app) {
       j["size_bytes"] = d.file_size;
       j["n_params"] = d.n_params;
       j["threads"] = session->n_threads();
+      j["backend"] = session->backend();
+      if (!session->backend_note().empty()) j["backend_note"] = session->backend_note();
       j["load_s"] = load_s;
       j["results"] = nlohmann::json::array();
       for (auto& r : results) j["results"].push_back({{"test", r.test}, {"tokens_per_s", r.mean}, {"stddev", r.sd}});
       std::cout << j.dump(2) << "\n";
       return;
     }
-    std::printf("| model | size | params | type | threads | test | t/s |\n|---|---|---|---|---|---|---|\n");
+    std::printf("| model | size | params | type | backend | threads | test | t/s |\n|---|---|---|---|---|---|---|---|\n");
     for (auto& r : results)
-      std::printf("| %s %s | %.2f MiB | %s | %s | %d | %s | %.2f ± %.2f |\n", architecture_name(d.params.arch),
+      std::printf("| %s %s | %.2f MiB | %s | %s | %s | %d | %s | %.2f ± %.2f |\n", architecture_name(d.params.arch),
                   d.name.c_str(), double(d.file_size) / (1 << 20), format_param_count(d.n_params).c_str(),
-                  type.c_str(), session->n_threads(), r.test.c_str(), r.mean, r.sd);
+                  type.c_str(), session->backend().c_str(), session->n_threads(), r.test.c_str(), r.mean, r.sd);
   });
 }
 

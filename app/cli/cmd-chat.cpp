@@ -32,6 +32,7 @@ void register_chat(CLI::App& app) {
     std::optional<float> temp;
     uint64_t seed = 0;
     int threads = 0;
+    DeviceOption device;
   };
   auto o = std::make_shared<Opts>();
   sub->add_option("-m,--model", o->model, "Model: a .gguf file or a Hugging Face folder")->required();
@@ -44,11 +45,12 @@ void register_chat(CLI::App& app) {
   sub->add_option("--lora", o->lora, "LoRA adapter applied without merging: a PEFT folder or a GGUF adapter");
   sub->add_option("--project", o->project,
                   "Store the conversation and each reply, with its energy, in this project file (created when missing)");
+  add_device_options(sub, o->device);
   sub->callback([o] {
     LoadedModel lm = load_model_or_throw(o->model);
     int64_t train = lm.model->desc().params.n_ctx_train;
     auto session = make_session_or_throw(*lm.model, train > 0 ? std::min(o->ctx, train) : o->ctx, o->threads,
-                                         KvType::f16, load_lora_or_throw(o->lora, *lm.model));
+                                         KvType::f16, load_lora_or_throw(o->lora, *lm.model), o->device);
     struct sigaction sa {};
     sa.sa_handler = on_sigint;
     sigemptyset(&sa.sa_mask);

@@ -1,8 +1,8 @@
-/* `hearth-cli generate`: continue a prompt with a model on the CPU.
+/* `hearth-cli generate`: continue a prompt with a model on the CPU (or a GPU with --device cuda).
  *
  *   hearth-cli generate -m MODEL (-p TEXT | -f FILE) -n N [--temp T] [--top-k K] [--top-p P] [--min-p M]
  *                       [--repeat-penalty R] [--seed S] [--threads T] [--ctx N] [--chat]
- *                       [--lora ADAPTER]
+ *                       [--lora ADAPTER] [--device cpu|cuda|auto] [--gpu N]
  *
  * stdout holds only the generated continuation (streamed, never the prompt); timings go to stderr.
  * Non-obvious choice: sampling defaults come from the model's generation_config.json where it has one
@@ -26,6 +26,7 @@ void register_generate(CLI::App& app) {
     uint64_t seed = 0;
     int threads = 0;
     bool chat = false, kv_f32 = false;
+    DeviceOption device;
   };
   auto o = std::make_shared<Opts>();
   sub->add_option("-m,--model", o->model, "Model: a .gguf file or a Hugging Face folder")->required();
@@ -44,6 +45,7 @@ void register_generate(CLI::App& app) {
   sub->add_flag("--chat", o->chat, "Wrap the prompt as one user message with the model's chat template");
   sub->add_flag("--kv-f32", o->kv_f32, "Keep the KV cache in F32 instead of F16");
   sub->add_option("--lora", o->lora, "LoRA adapter applied without merging: a PEFT folder or a GGUF adapter");
+  add_device_options(sub, o->device);
   sub->callback([o] {
     if (o->prompt.empty() && o->file.empty()) throw CliError("give a prompt with -p TEXT or -f FILE");
     std::string text = o->file.empty() ? o->prompt : read_file_or_throw(o->file);
@@ -59,7 +61,8 @@ void register_generate(CLI::App& app) {
       prompt = unwrap(lm.tokenizer.encode(text, true, false));
     }
     if (prompt.empty()) throw CliError("the prompt is empty after tokenization");
-    auto session = make_session_or_throw(*lm.model, o->ctx, o->threads, o->kv_f32 ? KvType::f32 : KvType::f16, lora);
+    auto session = make_session_or_throw(*lm.model, o->ctx, o->threads, o->kv_f32 ? KvType::f32 : KvType::f16, lora,
+                                         o->device);
     GenerateOptions g;
     g.max_tokens = o->n;
     SamplingParams& sp = g.sampling;
@@ -83,10 +86,10 @@ void register_generate(CLI::App& app) {
     const GenerateStats& st = r->stats;
     std::fprintf(stderr,
                  "\nload: %.2f s | prompt: %lld tokens, %.2f s (%.1f tok/s) | generated: %lld tokens, %.2f s "
-                 "(%.1f tok/s) | stop: %s | threads: %d\n",
+                 "(%.1f tok/s) | stop: %s | threads: %d | backend: %s\n",
                  lm.load_s, (long long)st.n_prompt, st.prefill_s, st.prefill_tokens_per_s(),
                  (long long)st.n_generated, st.decode_s, st.decode_tokens_per_s(), stop_reason_name(r->stop),
-                 session->n_threads());
+                 session->n_threads(), session->backend().c_str());
   });
 }
 

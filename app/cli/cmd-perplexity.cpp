@@ -19,6 +19,7 @@ void register_perplexity(CLI::App& app) {
     int64_t ctx = 512;
     int threads = 0;
     int64_t chunks = -1;
+    DeviceOption device;
   };
   auto o = std::make_shared<Opts>();
   sub->add_option("-m,--model", o->model, "Model: a .gguf file or a Hugging Face folder")->required();
@@ -26,6 +27,7 @@ void register_perplexity(CLI::App& app) {
   sub->add_option("-c,--ctx", o->ctx, "Tokens per chunk (default 512)");
   sub->add_option("-t,--threads", o->threads, "Threads (0: all)");
   sub->add_option("--chunks", o->chunks, "Score at most this many chunks (-1: all)");
+  add_device_options(sub, o->device);
   sub->callback([o] {
     if (o->ctx < 4) throw CliError("--ctx must be at least 4");
     std::string text = read_file_or_throw(o->file);
@@ -36,7 +38,7 @@ void register_perplexity(CLI::App& app) {
     if (n_chunk < 1)
       throw CliError("'" + o->file + "' has " + std::to_string(toks.size()) + " tokens, fewer than one chunk of " +
                      std::to_string(o->ctx) + " (use a longer text or a smaller --ctx)");
-    auto session = make_session_or_throw(*lm.model, o->ctx, o->threads);
+    auto session = make_session_or_throw(*lm.model, o->ctx, o->threads, KvType::f16, nullptr, o->device);
     const int64_t V = session->n_vocab(), first = o->ctx / 2;
     double nll = 0;
     int64_t count = 0;

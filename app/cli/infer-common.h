@@ -8,6 +8,7 @@
 #pragma once
 
 #include <chrono>
+#include <cstdio>
 #include <memory>
 #include <nlohmann/json.hpp>
 #include <string>
@@ -46,16 +47,40 @@ inline std::shared_ptr<const LoraAdapter> load_lora_or_throw(const std::string& 
   return std::make_shared<const LoraAdapter>(std::move(*a));
 }
 
+// --device cpu|cuda|auto and --gpu N, shared by generate, chat, perplexity and bench.
+struct DeviceOption {
+  std::string device = "cpu";
+  int gpu = 0;
+  InferenceOptions::Device value() const {
+    if (device == "cuda") return InferenceOptions::Device::cuda;
+    if (device == "auto") return InferenceOptions::Device::automatic;
+    return InferenceOptions::Device::cpu;
+  }
+};
+
+inline void add_device_options(CLI::App* sub, DeviceOption& d) {
+  sub->add_option("--device", d.device,
+                  "Where the model runs: cpu, cuda (an NVIDIA GPU) or auto; without a usable GPU the CPU serves "
+                  "and stderr says why")
+      ->check(CLI::IsMember({"cpu", "cuda", "auto"}));
+  sub->add_option("--gpu", d.gpu, "Which GPU for --device cuda/auto (0: the first)")->check(CLI::NonNegativeNumber);
+}
+
 inline std::unique_ptr<InferenceSession> make_session_or_throw(const Model& m, int64_t n_ctx, int threads,
                                                                KvType kv = KvType::f16,
-                                                               std::shared_ptr<const LoraAdapter> lora = nullptr) {
+                                                               std::shared_ptr<const LoraAdapter> lora = nullptr,
+                                                               const DeviceOption& device = {}) {
   InferenceOptions o;
   o.n_ctx = n_ctx;
   o.n_threads = threads;
   o.kv_type = kv;
   o.lora = std::move(lora);
+  o.device = device.value();
+  o.gpu_index = device.gpu;
   auto s = InferenceSession::create(m, o);
   if (!s) throw CliError(s.error());
+  // Once per session: the GPU was asked for but the CPU serves (stderr only; stdout stays the result).
+  if (!(*s)->backend_note().empty()) std::fprintf(stderr, "hearth-cli: running on the CPU: %s\n", (*s)->backend_note().c_str());
   return std::move(*s);
 }
 

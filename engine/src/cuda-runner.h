@@ -31,6 +31,13 @@
 
 namespace hearth {
 
+// Whether this build has the CUDA runner (HEARTH_HAVE_CUDA); without it create() only says so.
+#ifdef HEARTH_HAVE_CUDA
+constexpr bool CUDA_RUNNER_BUILT = true;
+#else
+constexpr bool CUDA_RUNNER_BUILT = false;
+#endif
+
 struct CudaRunnerConfig {
   int gpu_index = 0;
   int64_t n_ctx = 0;    // positions the device cache holds (allocated in full)

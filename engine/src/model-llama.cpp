@@ -1,4 +1,5 @@
-/* The forward pass of llama, qwen2 and qwen3 on the CPU (InferenceSession, hearth/inference.h).
+/* The forward pass of llama, qwen2 and qwen3 on the CPU (InferenceSession, hearth/inference.h), and
+ * the hand-over to the CUDA runner (cuda-runner.h) when the session was asked for a GPU and one serves.
  *
  * One layer: x += Wo·attn(rope(norm_q(Wq·n(x) + bq)), rope(norm_k(Wk·n(x) + bk)), Wv·n(x) + bv) + bo;
  * x += Wdown·(silu(Wgate·n(x)) ⊙ Wup·n(x)), with n() the RMSNorm of the layer. Logits: Wout·n(x).
@@ -17,6 +18,7 @@
 #include <thread>
 
 #include "../cpu/cpu-ops.h"
+#include "cuda-runner.h"
 #include "hearth/inference.h"
 #include "kv-cache.h"
 #include "lora-apply.h"
@@ -65,6 +67,8 @@ struct InferenceSession::Impl {
   std::unique_ptr<KvCache> kv;
   std::vector<TokenId> tokens;
   std::unique_ptr<lora_detail::LoraRuntime> lora;  // null: no adapter
+  std::unique_ptr<CudaRunner> gpu;                 // null: the CPU computes
+  std::string backend = "cpu", backend_note;
 
   // Scratch, sized for one chunk of n tokens.
   std::vector<float> x, xn, q, k, v, att, o, g, u, d;
@@ -252,6 +256,30 @@ Expected<std::unique_ptr<InferenceSession>> InferenceSession::create(const Model
     }
     if (p.rope_scaling.kind == RopeScalingKind::linear && p.rope_scaling.factor > 0)
       impl->pos_scale = 1.0 / double(p.rope_scaling.factor);
+    if (opt.device != InferenceOptions::Device::cpu) {
+      // The CPU parts are prepared either way, so a GPU that cannot serve leaves a complete CPU session.
+      if (!CUDA_RUNNER_BUILT) {
+        impl->backend_note = "built without CUDA";
+      } else if (opt.lora) {
+        impl->backend_note = "LoRA adapters run on the CPU";
+      } else if (opt.kv_type != KvType::f16) {
+        impl->backend_note = "an F32 KV cache runs on the CPU (the GPU keeps its cache in F16)";
+      } else {
+        CudaRunnerConfig c;
+        c.gpu_index = opt.gpu_index;
+        c.n_ctx = impl->n_ctx;
+        c.n_batch = std::min(impl->n_batch, impl->n_ctx);  // no chunk is longer than the context
+        c.inv_freq = impl->inv_freq;
+        c.pos_scale = impl->pos_scale;
+        impl->gpu = CudaRunner::create(md, c, impl->backend_note);
+        if (impl->gpu) {
+          impl->backend = impl->gpu->name();
+          impl->backend_note.clear();
+        } else if (impl->backend_note.empty()) {
+          impl->backend_note = "the GPU could not be used";
+        }
+      }
+    }
     int nt = opt.n_threads > 0 ? opt.n_threads : int(std::max(1u, std::thread::hardware_concurrency()));
     impl->pool = std::make_unique<cpu::ThreadPool>(nt);
     impl->kv = std::make_unique<KvCache>(p.n_layer, impl->n_ctx, p.n_head_kv * p.head_dim, opt.kv_type);
@@ -288,8 +316,12 @@ Expected<void> InferenceSession::eval(std::span<const TokenId> toks, std::vector
     for (int64_t c0 = 0; c0 < n; c0 += m.n_batch) {
       int64_t c1 = std::min(n, c0 + m.n_batch);
       bool want = logits && (all_logits || c1 == n);
-      m.forward(toks.subspan(size_t(c0), size_t(c1 - c0)), past + c0, want ? logits : nullptr, all_logits,
-                all_logits ? c0 : 0, keep_going);
+      if (m.gpu)
+        m.gpu->forward(toks.subspan(size_t(c0), size_t(c1 - c0)), past + c0,
+                       want ? logits->data() + (all_logits ? c0 : 0) * m.p.n_vocab : nullptr, all_logits, keep_going);
+      else
+        m.forward(toks.subspan(size_t(c0), size_t(c1 - c0)), past + c0, want ? logits : nullptr, all_logits,
+                  all_logits ? c0 : 0, keep_going);
       m.tokens.insert(m.tokens.end(), toks.begin() + c0, toks.begin() + c1);
     }
   } catch (const std::system_error& e) {
@@ -306,9 +338,11 @@ int64_t InferenceSession::n_past() const { return int64_t(m_impl->tokens.size())
 int64_t InferenceSession::n_ctx() const { return m_impl->n_ctx; }
 int64_t InferenceSession::n_vocab() const { return m_impl->p.n_vocab; }
 int InferenceSession::n_threads() const { return m_impl->pool->size(); }
-KvType InferenceSession::kv_type() const { return m_impl->kv->type(); }
-uint64_t InferenceSession::kv_bytes() const { return m_impl->kv->bytes(); }
+KvType InferenceSession::kv_type() const { return m_impl->gpu ? KvType::f16 : m_impl->kv->type(); }
+uint64_t InferenceSession::kv_bytes() const { return m_impl->gpu ? m_impl->gpu->kv_bytes() : m_impl->kv->bytes(); }
 const Model& InferenceSession::model() const { return *m_impl->model; }
+std::string InferenceSession::backend() const { return m_impl->backend; }
+const std::string& InferenceSession::backend_note() const { return m_impl->backend_note; }
 
 void InferenceSession::truncate(int64_t n) {
   if (n < 0) n = 0;

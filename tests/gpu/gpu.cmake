@@ -18,6 +18,25 @@ if(HEARTH_HAVE_CUDA)
   set_target_properties(bench-gpu PROPERTIES RUNTIME_OUTPUT_DIRECTORY ${CMAKE_BINARY_DIR})
 endif()
 
+# ---- CUDA inference (issue 6, the runner) ----------------------------------------------------
+# - gpu-cuda-inference (label gpu): the CUDA forward pass against the CPU on tiny random llama / qwen2 /
+#   qwen3 models in F32, F16, BF16, Q8_0, Q4_0 and Q4_K_M; skips itself without a GPU.
+# - bench-gpu-infer: bench-infer.cpp built with the GPU yardsticks (HBM copy, cuBLAS BF16 GEMM) for
+#   `--device cuda`; its name holds "gpu" so tests/gpu/run.sh builds it with the GPU targets.
+if(HEARTH_HAVE_CUDA)
+  hearth_gtest(gpu-cuda-inference
+    SOURCES ${CMAKE_CURRENT_LIST_DIR}/test-cuda-inference.cpp
+    LIBS hearth_engine CUDA::cudart_static
+    LABELS gpu
+    TIMEOUT 240)
+
+  add_executable(bench-gpu-infer ${PROJECT_SOURCE_DIR}/tests/bench/bench-infer.cpp)
+  target_include_directories(bench-gpu-infer PRIVATE ${CMAKE_CURRENT_LIST_DIR})
+  target_link_libraries(bench-gpu-infer PRIVATE hearth_engine CUDA::cublas CUDA::cudart_static)
+  target_compile_definitions(bench-gpu-infer PRIVATE HEARTH_BENCH_GPU=1)
+  set_target_properties(bench-gpu-infer PROPERTIES RUNTIME_OUTPUT_DIRECTORY ${CMAKE_BINARY_DIR})
+endif()
+
 # gpu-test-cuda-kernels (label gpu, issue 6): every inference kernel of engine/cuda/kernels.h against
 # the CPU backend; skips where no CUDA device is usable (its argument checks run everywhere).
 if(HEARTH_HAVE_CUDA)

@@ -1,10 +1,13 @@
-/* The forward pass on the CPU: an InferenceSession runs a Model (llama, qwen2, qwen3) over tokens and
- * returns logits, keeping the keys and values of every evaluated position in its KV cache.
+/* The forward pass: an InferenceSession runs a Model (llama, qwen2, qwen3) over tokens and returns
+ * logits, keeping the keys and values of every evaluated position in its KV cache. It runs on the CPU,
+ * or on an NVIDIA GPU when InferenceOptions::device asks for it and the GPU can serve (docs/gpu.md);
+ * the CPU is the fallback and the reference.
  *
  * Non-obvious choice: a session keeps the list of tokens it has evaluated, so a caller that re-submits a
  * longer conversation (chat) only pays for the new suffix: `common_prefix()` + `truncate()` rewind the
  * cache to the part that still matches. The KV cache grows as positions are added (up to n_ctx), so a
- * model whose training context is 128k does not reserve gigabytes for a short chat.
+ * model whose training context is 128k does not reserve gigabytes for a short chat. (On the GPU the
+ * cache is allocated for all n_ctx positions when the session is created.)
  *
  * Context full: eval() of tokens that would pass n_ctx fails with ErrorCode::out_of_range and changes
  * nothing; truncating or sliding is the caller's explicit choice, never done silently.
@@ -34,6 +37,11 @@ enum class KvType { f16, f32 };
 const char* kv_type_name(KvType t);
 
 struct InferenceOptions {
+  // Where the forward pass runs. cuda and automatic both try the GPU and fall back to the CPU (never
+  // failing create()) when it cannot serve; InferenceSession::backend_note() then says why.
+  enum class Device { cpu, cuda, automatic };
+  Device device = Device::cpu;
+  int gpu_index = 0;            // which CUDA device (cudaGetDeviceCount order) for cuda / automatic
   int64_t n_ctx = 0;            // positions the session can hold; 0: the model's training context
   KvType kv_type = KvType::f16;  // element type of the KV cache
   int n_threads = 0;            // worker threads; 0: all hardware threads
@@ -86,6 +94,14 @@ class InferenceSession {
   int64_t common_prefix(std::span<const TokenId> tokens) const;
 
   const Model& model() const;
+
+  // What computes this session: "cpu", or "cuda:0 NVIDIA H200" (index and device name).
+  std::string backend() const;
+  // Why the CPU serves although InferenceOptions::device asked for cuda or automatic, e.g. "built without
+  // CUDA", "no usable GPU: ...", "not enough GPU memory: needs X GiB, Y GiB free on ...", "cuBLAS not
+  // found (...)", "weight type Q5_K has no CUDA kernel (...)", "LoRA adapters run on the CPU"; empty
+  // when the requested device serves (or the CPU was asked for).
+  const std::string& backend_note() const;
 
   struct Impl;
 
