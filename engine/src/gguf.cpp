@@ -514,6 +514,16 @@ const std::filesystem::path& GgufFile::path() const { return m_impl->path; }
 uint32_t GgufFile::version() const { return m_impl->version; }
 uint64_t GgufFile::alignment() const { return m_impl->alignment; }
 uint64_t GgufFile::file_size() const { return m_impl->size; }
+
+void GgufFile::release_pages(const void* p, size_t n) const {
+  const auto* base = static_cast<const uint8_t*>(m_impl->map);
+  const auto* begin = static_cast<const uint8_t*>(p);
+  if (!base || begin < base || n > m_impl->map_size || size_t(begin - base) > m_impl->map_size - n) return;
+  const uintptr_t page = uintptr_t(::sysconf(_SC_PAGESIZE));
+  const uintptr_t lo = (uintptr_t(begin) + page - 1) / page * page, hi = (uintptr_t(begin) + n) / page * page;
+  // Read-only private mapping: dropping pages loses nothing (a later access reads the file again).
+  if (lo < hi) ::madvise(reinterpret_cast<void*>(lo), hi - lo, MADV_DONTNEED);
+}
 uint64_t GgufFile::data_offset() const { return m_impl->data_offset; }
 
 const std::vector<GgufKV>& GgufFile::metadata() const { return m_impl->kv; }

@@ -462,6 +462,9 @@ Model::~Model() = default;
 
 const GgufFile* Model::gguf() const { return m_impl->gguf ? &*m_impl->gguf : nullptr; }
 const SafetensorsSet* Model::safetensors() const { return m_impl->safetensors ? &*m_impl->safetensors : nullptr; }
+void Model::release_pages(const void* p, size_t n) const {
+  if (m_impl->gguf) m_impl->gguf->release_pages(p, n);
+}
 
 Expected<Model> open_model(const fs::path& path) {
   std::error_code ec;

@@ -69,6 +69,7 @@ struct InferenceSession::Impl {
   std::unique_ptr<lora_detail::LoraRuntime> lora;  // null: no adapter
   std::unique_ptr<CudaRunner> gpu;                 // null: the CPU computes
   std::string backend = "cpu", backend_note;
+  std::vector<std::shared_ptr<const void>> decode_copies;  // interleaved Q4_0 copies the views point into
 
   // Scratch, sized for one chunk of n tokens.
   std::vector<float> x, xn, q, k, v, att, o, g, u, d;
@@ -132,13 +133,19 @@ void InferenceSession::Impl::forward(std::span<const TokenId> toks, int64_t pos0
     const LayerData& L = layers[li];
     const int64_t l = int64_t(li);
     for (int64_t t = 0; t < n; ++t) cpu::rms_norm(x.data() + t * E, L.attn_norm.data(), E, eps, xn.data() + t * E);
-    cpu::matmul(tp, L.wq, xn.data(), n, q.data(), quant_act);
+    if (n == 1) {  // decoding: q, k and v in one parallel job
+      const cpu::MatView* ws[] = {&L.wq, &L.wk, &L.wv};
+      float* ys[] = {q.data(), k.data(), v.data()};
+      cpu::matvec_multi(tp, ws, xn.data(), ys, quant_act);
+    } else {
+      cpu::matmul(tp, L.wq, xn.data(), n, q.data(), quant_act);
+      cpu::matmul(tp, L.wk, xn.data(), n, k.data(), quant_act);
+      cpu::matmul(tp, L.wv, xn.data(), n, v.data(), quant_act);
+    }
     lora_add(li, lora_detail::LoraTarget::q, xn.data(), n, q.data());
-    cpu::matmul(tp, L.wk, xn.data(), n, k.data(), quant_act);
     lora_add(li, lora_detail::LoraTarget::k, xn.data(), n, k.data());
-    cpu::matmul(tp, L.wv, xn.data(), n, v.data(), quant_act);
     lora_add(li, lora_detail::LoraTarget::v, xn.data(), n, v.data());
-    tp.parallel_for(n, [&](int64_t t0, int64_t t1) {
+    auto qk_post = [&](int64_t t0, int64_t t1) {
       for (int64_t t = t0; t < t1; ++t) {
         float* qt = q.data() + t * qd;
         float* kt = k.data() + t * kvd;
@@ -157,7 +164,9 @@ void InferenceSession::Impl::forward(std::span<const TokenId> toks, int64_t pos0
         kv->store_k(l, pos0 + t, kt);
         kv->store_v(l, pos0 + t, vt);
       }
-    });
+    };
+    if (n == 1) qk_post(0, 1);  // one token's biases and rotations are not worth waking the workers
+    else tp.parallel_for(n, qk_post);
     // Causal attention: token t sees positions [0, pos0 + t]. Work items are (token, head).
     tp.parallel_for(n * nh, [&](int64_t w0, int64_t w1) {
       std::vector<float> sc(size_t(pos0 + n));
@@ -187,16 +196,20 @@ void InferenceSession::Impl::forward(std::span<const TokenId> toks, int64_t pos0
       for (int64_t i = 0; i < E; ++i) x[size_t(t * E + i)] += o[size_t(t * E + i)] + (L.bo.empty() ? 0.0f : L.bo[size_t(i)]);
 
     for (int64_t t = 0; t < n; ++t) cpu::rms_norm(x.data() + t * E, L.ffn_norm.data(), E, eps, xn.data() + t * E);
-    cpu::matmul(tp, L.gate, xn.data(), n, g.data(), quant_act);
-    lora_add(li, lora_detail::LoraTarget::gate, xn.data(), n, g.data());
-    cpu::matmul(tp, L.up, xn.data(), n, u.data(), quant_act);
-    lora_add(li, lora_detail::LoraTarget::up, xn.data(), n, u.data());
-    tp.parallel_for(n * F, [&](int64_t i0, int64_t i1) {
-      for (int64_t i = i0; i < i1; ++i) {
-        float gv = g[size_t(i)];
-        g[size_t(i)] = gv / (1.0f + std::exp(-gv)) * u[size_t(i)];
-      }
-    });
+    if (n == 1 && !lora) {  // decoding: gate, up and SwiGLU in one parallel job
+      cpu::matvec_swiglu(tp, L.gate, L.up, xn.data(), g.data(), quant_act);
+    } else {
+      cpu::matmul(tp, L.gate, xn.data(), n, g.data(), quant_act);
+      lora_add(li, lora_detail::LoraTarget::gate, xn.data(), n, g.data());
+      cpu::matmul(tp, L.up, xn.data(), n, u.data(), quant_act);
+      lora_add(li, lora_detail::LoraTarget::up, xn.data(), n, u.data());
+      tp.parallel_for(n * F, [&](int64_t i0, int64_t i1) {
+        for (int64_t i = i0; i < i1; ++i) {
+          float gv = g[size_t(i)];
+          g[size_t(i)] = gv / (1.0f + std::exp(-gv)) * u[size_t(i)];
+        }
+      });
+    }
     cpu::matmul(tp, L.down, g.data(), n, d.data(), quant_act);
     lora_add(li, lora_detail::LoraTarget::down, g.data(), n, d.data());
     for (int64_t i = 0; i < n * E; ++i) x[size_t(i)] += d[size_t(i)];
@@ -282,6 +295,23 @@ Expected<std::unique_ptr<InferenceSession>> InferenceSession::create(const Model
     }
     int nt = opt.n_threads > 0 ? opt.n_threads : int(std::max(1u, std::thread::hardware_concurrency()));
     impl->pool = std::make_unique<cpu::ThreadPool>(nt);
+    if (impl->quant_act) {
+      // Decoding reads Q4_0 matrices from a copy with their rows interleaved eight at a time (shared with
+      // other sessions on the same model); the stored pages then leave resident memory (the token
+      // embedding keeps its stored rows: it is read one row per token).
+      auto use_copy = [&](cpu::MatView& w) {
+        std::shared_ptr<const void> keep;
+        cpu::MatView copy;
+        const uint8_t* stored = w.data;
+        if (!cpu::decode_view(w, *impl->pool, copy, keep)) return;
+        if (stored != impl->tok_embd.data) model.release_pages(stored, uint64_t(w.n_rows) * w.row_bytes);
+        w = copy;
+        impl->decode_copies.push_back(std::move(keep));
+      };
+      for (LayerData& L : impl->layers)
+        for (cpu::MatView* w : {&L.wq, &L.wk, &L.wv, &L.wo, &L.gate, &L.up, &L.down}) use_copy(*w);
+      use_copy(impl->output);
+    }
     impl->kv = std::make_unique<KvCache>(p.n_layer, impl->n_ctx, p.n_head_kv * p.head_dim, opt.kv_type);
     if (opt.lora) {
       HEARTH_TRY_VOID(lora_detail::check_adapter_fits(*opt.lora, p, "LoRA adapter"));

@@ -89,6 +89,10 @@ class GgufFile {
   const GgufTensorInfo* find_tensor(std::string_view name) const;
   // Pointer to a tensor's bytes inside the mapping (bounds were checked at open()).
   const uint8_t* tensor_data(const GgufTensorInfo& info) const;
+  // Says the process will not read [p, p + n) again soon (a copy in another layout serves instead): the
+  // whole pages inside it leave this process's resident memory (MADV_DONTNEED; they stay in the page
+  // cache, and a later read maps them back). No-op for a parsed memory image or a range outside the file.
+  void release_pages(const void* p, size_t n) const;
   // Dequantizes a whole tensor to F32.
   Expected<std::vector<float>> read_f32(const GgufTensorInfo& info) const;
 

@@ -175,6 +175,8 @@ class Model {
   const GgufFile* gguf() const;
   // The safetensors weights; nullptr for a GGUF file.
   const SafetensorsSet* safetensors() const;
+  // See GgufFile::release_pages (a no-op for safetensors weights, which are never repacked).
+  void release_pages(const void* p, size_t n) const;
 
  private:
   friend Expected<Model> open_model(const std::filesystem::path& path);
