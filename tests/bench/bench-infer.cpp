@@ -1,4 +1,4 @@
-/* bench-infer: CPU inference speed against the machine's own limits. Measures the memory bandwidth
+/* bench-infer: inference speed against the machine's own limits. Measures the memory bandwidth
  * (STREAM-style triad), the peak F32 GEMM rate (OpenBLAS sgemm, when built with it), then writes
  * TinyLlama-shaped models with random weights (width 2048, 32 heads, 4 KV heads, feed-forward 5632,
  * vocabulary 32000; 22 layers unless --layers says fewer) in F16, Q8_0, Q4_0 and a Q4_K_M-style mix and
@@ -9,6 +9,13 @@
  *   prompt bound = GEMM peak / (2 × multiply-adds per token of the weight matrices).
  *
  *   bench-infer [--threads T] [--layers L] [-p 512] [-n 32] [--dir DIR] [--types F16,Q8_0,Q4_0,Q4_K_M]
+ *               [--device cpu|cuda] [--json FILE]
+ *
+ * --device cuda (the bench-gpu-infer build, tests/gpu/gpu.cmake): the sessions run on GPU 0 and the
+ * yardsticks are the GPU's, measured in this program: HBM bandwidth from a device-to-device copy (bytes
+ * read + written) and the cuBLAS BF16 GEMM rate (8192^3, F32 accumulation); pp is the mean of three
+ * runs after a warm-up. Each figure is also printed as `RESULT <name> <value> <unit>` for
+ * tests/gpu/run.sh, and --json FILE writes them.
  *
  * A benchmark program, never a test. Non-obvious choice: the models are written to --dir (default
  * /tmp/hearth-bench-infer) and reused when present, since writing 1.1B random weights takes minutes.
@@ -25,6 +32,13 @@
 
 #include "hearth/inference.h"
 #include "hearth/model-writer.h"
+
+#ifdef HEARTH_HAVE_CUDA
+#include <cuda_runtime_api.h>
+#endif
+#ifdef HEARTH_BENCH_GPU
+#include "gpu-gemm.h"
+#endif
 
 #ifdef HEARTH_BENCH_OPENBLAS
 #include <cblas.h>
@@ -88,12 +102,73 @@ long rss_kib() {
   return 0;
 }
 
+#ifdef HEARTH_HAVE_CUDA
+// GB/s of a device-to-device copy of 1 GiB (read + written), mean of 20 after 3 warm-ups; 0 on failure.
+double gpu_copy_gbs() {
+  const size_t bytes = size_t(1) << 30;
+  void *src = nullptr, *dst = nullptr;
+  if (cudaMalloc(&src, bytes) != cudaSuccess || cudaMalloc(&dst, bytes) != cudaSuccess) {
+    cudaGetLastError();
+    if (src) cudaFree(src);
+    return 0;
+  }
+  cudaMemset(src, 0x5A, bytes);
+  for (int i = 0; i < 3; ++i) cudaMemcpy(dst, src, bytes, cudaMemcpyDeviceToDevice);
+  cudaEvent_t a, b;
+  cudaEventCreate(&a);
+  cudaEventCreate(&b);
+  cudaEventRecord(a);
+  for (int i = 0; i < 20; ++i) cudaMemcpyAsync(dst, src, bytes, cudaMemcpyDeviceToDevice);
+  cudaEventRecord(b);
+  cudaEventSynchronize(b);
+  float ms = 0;
+  cudaEventElapsedTime(&ms, a, b);
+  cudaEventDestroy(a);
+  cudaEventDestroy(b);
+  cudaFree(src);
+  cudaFree(dst);
+  bool ok = cudaGetLastError() == cudaSuccess && ms > 0;
+  return ok ? 2.0 * double(bytes) * 20 / (double(ms) * 1e-3) / 1e9 : 0;
+}
+
+// GFLOP/s of cuBLAS BF16 GEMMs (8192^3, F32 accumulation), mean of 20 after 3 warm-ups; 0 when this
+// build has no cuBLAS (only bench-gpu-infer links it).
+double gpu_bf16_gemm_gflops() {
+#ifdef HEARTH_BENCH_GPU
+  cudaStream_t stream;
+  if (cudaStreamCreate(&stream) != cudaSuccess) return 0;
+  double r = 0;
+  {
+    hearth::gpu_test::GemmRunner gemm;
+    if (gemm.init(8192, hearth::gpu_test::GemmRunner::Type::bf16, stream).empty() && gemm.run(3).empty()) {
+      cudaEvent_t a, b;
+      cudaEventCreate(&a);
+      cudaEventCreate(&b);
+      cudaEventRecord(a, stream);
+      bool ok = gemm.run(20).empty();
+      cudaEventRecord(b, stream);
+      cudaEventSynchronize(b);
+      float ms = 0;
+      cudaEventElapsedTime(&ms, a, b);
+      cudaEventDestroy(a);
+      cudaEventDestroy(b);
+      if (ok && ms > 0) r = gemm.flops_per_gemm() * 20 / (double(ms) * 1e-3) / 1e9;
+    }
+  }
+  cudaStreamDestroy(stream);
+  return r;
+#else
+  return 0;
+#endif
+}
+#endif
+
 }  // namespace
 
 int main(int argc, char** argv) {
   int threads = int(std::thread::hardware_concurrency());
   int64_t layers = 22, np = 512, ng = 32;
-  std::string dir = "/tmp/hearth-bench-infer", types = "F16,Q8_0,Q4_0,Q4_K_M";
+  std::string dir = "/tmp/hearth-bench-infer", types = "F16,Q8_0,Q4_0,Q4_K_M", device = "cpu", json_path;
   for (int i = 1; i + 1 < argc; i += 2) {
     std::string a = argv[i], v = argv[i + 1];
     if (a == "--threads") threads = std::stoi(v);
@@ -102,16 +177,52 @@ int main(int argc, char** argv) {
     else if (a == "-n") ng = std::stoll(v);
     else if (a == "--dir") dir = v;
     else if (a == "--types") types = v;
+    else if (a == "--device") device = v;
+    else if (a == "--json") json_path = v;
     else {
       std::fprintf(stderr, "unknown option %s\n", a.c_str());
       return 2;
     }
   }
+  if (device != "cpu" && device != "cuda") {
+    std::fprintf(stderr, "--device must be cpu or cuda, got %s\n", device.c_str());
+    return 2;
+  }
+  const bool gpu = device == "cuda";
   std::filesystem::create_directories(dir);
-  double bw = triad_gbs(threads);
-  double peak = sgemm_gflops(threads);
-  std::printf("threads: %d, triad bandwidth: %.2f GB/s, sgemm peak: %.1f GFLOP/s%s\n\n", threads, bw, peak,
-              peak > 0 ? "" : " (built without OpenBLAS)");
+  double bw = 0, peak = 0;
+  std::string gpu_name;
+  if (!gpu) {
+    bw = triad_gbs(threads);
+    peak = sgemm_gflops(threads);
+    std::printf("threads: %d, triad bandwidth: %.2f GB/s, sgemm peak: %.1f GFLOP/s%s\n\n", threads, bw, peak,
+                peak > 0 ? "" : " (built without OpenBLAS)");
+  } else {
+#ifdef HEARTH_HAVE_CUDA
+    cudaDeviceProp prop{};
+    if (cudaGetDeviceProperties(&prop, 0) != cudaSuccess) {
+      std::fprintf(stderr, "--device cuda: no GPU (%s)\n", cudaGetErrorString(cudaGetLastError()));
+      return 1;
+    }
+    gpu_name = prop.name;
+    bw = gpu_copy_gbs();
+    peak = gpu_bf16_gemm_gflops();
+    std::printf("GPU: %s, d2d copy bandwidth: %.0f GB/s, cuBLAS BF16 GEMM: %.1f TFLOP/s%s\n\n", prop.name, bw,
+                peak / 1e3, peak > 0 ? "" : " (not measured: build bench-gpu-infer)");
+#else
+    std::fprintf(stderr, "--device cuda: this build has no CUDA\n");
+    return 1;
+#endif
+  }
+  struct Row {
+    std::string name, unit;
+    double value;
+  };
+  std::vector<Row> results;
+  if (gpu) {
+    results.push_back({"hbm_copy_bandwidth", "GB/s", bw});
+    if (peak > 0) results.push_back({"gemm_bf16", "TFLOP/s", peak / 1e3});
+  }
 
   ModelParams p = tiny_params(Architecture::llama, 2048, layers, 32000);
   p.n_head = 32;
@@ -146,8 +257,13 @@ int main(int argc, char** argv) {
     InferenceOptions io;
     io.n_threads = threads;
     io.n_ctx = np + ng + 1;
+    if (gpu) io.device = InferenceOptions::Device::cuda;
     auto s = InferenceSession::create(*m, io);
-    if (!s) return 1;
+    if (!s) return std::fprintf(stderr, "%s\n", s.error().to_string().c_str()), 1;
+    if (gpu && (*s)->backend() == "cpu") {
+      std::fprintf(stderr, "%s: the GPU did not serve: %s\n", t.c_str(), (*s)->backend_note().c_str());
+      return 1;
+    }
     const ModelDesc& d = m->desc();
     uint64_t mat_bytes = 0;
     int64_t mat_params = 0;
@@ -163,10 +279,16 @@ int main(int argc, char** argv) {
     // pp
     double pp = 0;
     if (np > 0) {
-      (*s)->reset();
-      auto t0 = Clock::now();
-      if (!(*s)->eval(std::span<const TokenId>(toks).first(size_t(np)), &logits)) return 1;
-      pp = double(np) / secs(t0);
+      // The GPU: one warm-up (cuBLAS picks its kernels, modules load), then the mean of three runs.
+      const int warm = gpu ? 1 : 0, reps = gpu ? 3 : 1;
+      double total = 0;
+      for (int r = 0; r < warm + reps; ++r) {
+        (*s)->reset();
+        auto t0 = Clock::now();
+        if (!(*s)->eval(std::span<const TokenId>(toks).first(size_t(np)), &logits)) return 1;
+        if (r >= warm) total += secs(t0);
+      }
+      pp = double(np) * reps / total;
     }
     // tg (one warm-up token first)
     (*s)->reset();
@@ -178,6 +300,16 @@ int main(int argc, char** argv) {
     double kv_bytes = 2.0 * double(layers) * (double(ng) / 2 + 1) * double(p.n_head_kv * p.head_dim) * 2;
     double tg_bound = bw * 1e9 / (double(mat_bytes) + kv_bytes);
     double pp_bound = peak > 0 ? peak * 1e9 / (2.0 * double(mat_params)) : 0;
+    if (gpu) {
+      char unit[96];
+      if (np > 0) {
+        std::snprintf(unit, sizeof unit, "tok/s, %.2f of the BF16 GEMM bound %.0f", pp_bound > 0 ? pp / pp_bound : 0.0,
+                      pp_bound);
+        results.push_back({"pp" + std::to_string(np) + "_" + t, unit, pp});
+      }
+      std::snprintf(unit, sizeof unit, "tok/s, %.2f of the HBM bound %.0f", tg / tg_bound, tg_bound);
+      results.push_back({"tg" + std::to_string(ng) + "_" + t, unit, tg});
+    }
     long rss = rss_kib() - rss0;
     double mib = double(d.file_size) / (1 << 20);
     if (np > 0)
@@ -188,6 +320,15 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "%s: resident growth %.0f MiB (file %.0f MiB, KV %.1f MiB)\n", t.c_str(), double(rss) / 1024, mib,
                  double((*s)->kv_bytes()) / (1 << 20));
     std::fflush(stdout);
+  }
+  for (const Row& r : results) std::printf("RESULT %s %.2f %s\n", r.name.c_str(), r.value, r.unit.c_str());
+  if (!json_path.empty()) {
+    FILE* f = std::fopen(json_path.c_str(), "w");
+    if (!f) return std::fprintf(stderr, "cannot write %s\n", json_path.c_str()), 1;
+    std::fprintf(f, "{\"device\": \"%s\", \"layers\": %lld", gpu ? gpu_name.c_str() : "cpu", (long long)layers);
+    for (const Row& r : results) std::fprintf(f, ", \"%s\": %.3f", r.name.c_str(), r.value);
+    std::fprintf(f, "}\n");
+    std::fclose(f);
   }
   return 0;
 }
