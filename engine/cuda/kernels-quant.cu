@@ -47,7 +47,8 @@ __device__ __forceinline__ void load_x(const float* __restrict__ p, bool x_al16,
   for (int i = 0; i < RUN; ++i) xv[i] = __ldg(p + i);
 }
 
-template <class T, int R>
+// NT: the largest n_tok the instance handles (1 for decoding, the lean common case, else MAX_TOK).
+template <class T, int R, int NT>
 __global__ void __launch_bounds__(MV_WARPS * 32)
     matvec_kernel(const uint8_t* __restrict__ w, uint64_t row_bytes, int64_t n_rows, int64_t nb, int64_t k,
                   const float* __restrict__ x, int n_tok, float* __restrict__ y, bool w_al16, bool x_al16) {
@@ -64,14 +65,14 @@ __global__ void __launch_bounds__(MV_WARPS * 32)
     const int64_t row = row0 + r < n_rows ? row0 + r : n_rows - 1;
     wr[r] = w + uint64_t(row) * row_bytes;
   }
-  float acc[R][MAX_TOK];
+  float acc[R][NT];
 #pragma unroll
   for (int r = 0; r < R; ++r)
 #pragma unroll
-    for (int t = 0; t < MAX_TOK; ++t) acc[r][t] = 0.0f;
+    for (int t = 0; t < NT; ++t) acc[r][t] = 0.0f;
 
   const int64_t n_chunks = nb * T::CHUNKS;
-#pragma unroll 2
+#pragma unroll(NT == 1 ? 2 : 1)
   for (int64_t ci = lane; ci < n_chunks; ci += 32) {
     const int64_t b = ci / T::CHUNKS;
     const int c = int(ci % T::CHUNKS);
@@ -80,7 +81,7 @@ __global__ void __launch_bounds__(MV_WARPS * 32)
     for (int r = 0; r < R; ++r) T::decode(wr[r] + uint64_t(b) * T::BYTES, c, w_al16, v[r]);
     const float* xb = x + b * T::VALUES;
 #pragma unroll
-    for (int t = 0; t < MAX_TOK; ++t) {
+    for (int t = 0; t < NT; ++t) {
       if (t < n_tok) {
 #pragma unroll
         for (int run = 0; run < T::NRUN; ++run) {
@@ -95,7 +96,7 @@ __global__ void __launch_bounds__(MV_WARPS * 32)
     }
   }
 #pragma unroll
-  for (int t = 0; t < MAX_TOK; ++t) {
+  for (int t = 0; t < NT; ++t) {
     if (t < n_tok) {
 #pragma unroll
       for (int r = 0; r < R; ++r) {
@@ -112,15 +113,18 @@ cudaError_t launch_matvec(const void* w, uint64_t row_bytes, int64_t n_rows, int
   const int64_t nb = k / T::VALUES;
   const bool x_al16 = aligned(x, 16) && k % 4 == 0;
   const auto* wb = static_cast<const uint8_t*>(w);
-  if (n_rows >= 2048) {
-    const int64_t blocks = (n_rows + 2 * MV_WARPS - 1) / (2 * MV_WARPS);
-    matvec_kernel<T, 2><<<unsigned(blocks), MV_WARPS * 32, 0, stream>>>(wb, row_bytes, n_rows, nb, k, x, int(n_tok), y,
-                                                                          w_al16, x_al16);
-  } else {
-    const int64_t blocks = (n_rows + MV_WARPS - 1) / MV_WARPS;
-    matvec_kernel<T, 1><<<unsigned(blocks), MV_WARPS * 32, 0, stream>>>(wb, row_bytes, n_rows, nb, k, x, int(n_tok), y,
-                                                                          w_al16, x_al16);
-  }
+  const int nt = int(n_tok);
+  const int r = n_rows >= 2048 ? 2 : 1;
+  const unsigned blocks = unsigned((n_rows + r * MV_WARPS - 1) / (r * MV_WARPS));
+  const dim3 block(MV_WARPS * 32);
+  if (r == 2 && nt == 1)
+    matvec_kernel<T, 2, 1><<<blocks, block, 0, stream>>>(wb, row_bytes, n_rows, nb, k, x, nt, y, w_al16, x_al16);
+  else if (r == 2)
+    matvec_kernel<T, 2, MAX_TOK><<<blocks, block, 0, stream>>>(wb, row_bytes, n_rows, nb, k, x, nt, y, w_al16, x_al16);
+  else if (nt == 1)
+    matvec_kernel<T, 1, 1><<<blocks, block, 0, stream>>>(wb, row_bytes, n_rows, nb, k, x, nt, y, w_al16, x_al16);
+  else
+    matvec_kernel<T, 1, MAX_TOK><<<blocks, block, 0, stream>>>(wb, row_bytes, n_rows, nb, k, x, nt, y, w_al16, x_al16);
   return launch_status();
 }
 

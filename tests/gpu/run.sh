@@ -145,6 +145,27 @@ if [ -f "$build/CMakeCache.txt" ]; then
   (( ntests > 0 )) || row "ctest -L gpu" FAILED "no gpu tests ran (rc $rc), see ctest-gpu.log"
   log "ctest: $ntests gpu tests, rc $rc"
 
+  # ---- compute-sanitizer on the kernel tests (issue 6): memcheck, then racecheck (shared memory) ----
+  # HEARTH_SANITIZER_QUICK makes gpu-test-cuda-kernels run a smaller set of shapes (the sanitizers slow
+  # every kernel down by 10-100x); a row passes when the tool reports "ERROR SUMMARY: 0 errors".
+  san=$(command -v compute-sanitizer || echo /usr/local/cuda/bin/compute-sanitizer)
+  kbin=$build/tests/gpu-test-cuda-kernels
+  : >"$out/sanitizer.log"  # both tools in one file: the device tool returns at most 8 files
+  for tool in memcheck racecheck; do
+    if [ ! -x "$san" ] || [ ! -x "$kbin" ]; then row "compute-sanitizer $tool" FAILED "no compute-sanitizer or test binary"; continue; fi
+    t=$(step_timeout 90 40)
+    log "compute-sanitizer --tool $tool gpu-test-cuda-kernels (timeout ${t}s)"
+    slog=$build/sanitizer-$tool.log
+    HEARTH_SANITIZER_QUICK=1 timeout "$t" "$san" --tool "$tool" --error-exitcode 99 "$kbin" >"$slog" 2>&1
+    rc=$?
+    { echo "== compute-sanitizer --tool $tool (rc $rc)"; cat "$slog"; } >>"$out/sanitizer.log"
+    summary=$(grep -E 'ERROR SUMMARY|RACECHECK SUMMARY' "$slog" | tail -1 | sed -E 's/^=+ *//')
+    if (( rc == 0 )) && grep -qE '(ERROR|RACECHECK) SUMMARY: 0 (errors|hazards)' "$slog"; then
+      row "compute-sanitizer $tool gpu-test-cuda-kernels" ok "$summary"
+    elif (( rc == 124 )); then row "compute-sanitizer $tool gpu-test-cuda-kernels" TIMEOUT "after ${t} s"
+    else row "compute-sanitizer $tool gpu-test-cuda-kernels" FAILED "rc $rc: ${summary:-see sanitizer.log}"; fi
+  done
+
   # ---- GPU benchmarks (tests/bench programs that need a GPU) ----
   : >"$out/bench.log"
   gpu_benches=(bench-gpu)  # add new GPU benchmark programs here (each takes --json FILE, prints RESULT lines)
