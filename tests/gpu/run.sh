@@ -181,6 +181,25 @@ if [ -f "$build/CMakeCache.txt" ]; then
       row "$b" FAILED "see bench.log"
     fi
   done
+
+  # ---- inference on the GPU: the TinyLlama-shaped 1.1B model (22 layers, random weights) in BF16 and
+  # the Q4_K_M mix, pp512 and tg128 against this GPU's copy bandwidth and BF16 GEMM rate (issue 6's
+  # targets). Writing the two models takes about a minute of CPU; they are cached in $build/bench-models.
+  if [ -x "$build/bench-gpu-infer" ]; then
+    t=$(step_timeout 200 20)
+    log "bench-gpu-infer (timeout ${t}s)"
+    echo "== bench-gpu-infer" >>"$out/bench.log"
+    if timeout "$t" "$build/bench-gpu-infer" --device cuda --layers 22 --types BF16,Q4_K_M -p 512 -n 128 \
+         --dir "$build/bench-models" --json "$out/bench-gpu-infer.json" >>"$out/bench.log" 2>&1; then
+      while read -r _ name value unit; do row "bench-gpu-infer $name" ok "$value $unit"; done \
+        < <(sed -n '/^== bench-gpu-infer$/,$p' "$out/bench.log" | grep '^RESULT ')
+    else
+      rc=$?
+      row "bench-gpu-infer" "$( (( rc == 124 )) && echo TIMEOUT || echo FAILED)" "see bench.log"
+    fi
+  else
+    row "bench-gpu-infer" FAILED "not built"
+  fi
 fi
 
 # ---- cross-check of the benchmark's figures through PyTorch (same GPU, independent code path) ----
