@@ -4,8 +4,9 @@
  * Non-obvious choice: weights are sized from their shape and stored type (row_nbytes × rows), not from
  * TensorRef::nbytes, so a description built in memory (no file behind it) is sized the same way as an
  * opened file; 1-D weights (norms, biases) count as F32 whatever their file type, because the runner
- * uploads them converted to F32. The decode attention scratch assumes the runner's split-KV kernel with
- * one split per GPU_ATTN_SPLIT_LEN = 256 positions.
+ * uploads them converted to F32. The decode attention scratch follows the split-KV kernel in
+ * engine/cuda/kernels-attention.cu (at least 64 cache rows per split, at most 256 splits; no scratch
+ * with a single split); the two constants below must follow that file.
  */
 #include "hearth/gpu-estimate.h"
 
@@ -15,7 +16,8 @@ namespace hearth {
 
 namespace {
 
-constexpr int64_t GPU_ATTN_SPLIT_LEN = 256;               // KV positions per split of the decode attention
+constexpr int64_t GPU_ATTN_SPLIT_KEYS = 64;               // decode attention: cache rows per split, at least
+constexpr int64_t GPU_ATTN_MAX_SPLITS = 256;              // decode attention: splits, at most
 constexpr int64_t GPU_DEFAULT_CTX = 2048;                  // when neither the caller nor the file says
 constexpr uint64_t GPU_OVERHEAD_ALLOWANCE = 600ull << 20;  // CUDA context (~300-500 MiB) + cuBLAS workspace
 
@@ -61,13 +63,16 @@ GpuMemoryEstimate estimate_gpu_inference(const ModelDesc& desc, int64_t n_ctx, i
 
   e.kv_cache = uint64_t(p.n_layer) * 2 * ctx * kv_dim * 2;
 
-  // One chunk: x, xn, q, k, v, attention out, o, gate, up, down (F32 per token).
-  const uint64_t per_token = embd + embd + q_dim + kv_dim + kv_dim + q_dim + embd + ff + ff + embd;
-  const uint64_t n_splits = (ctx + GPU_ATTN_SPLIT_LEN - 1) / GPU_ATTN_SPLIT_LEN;
-  const uint64_t attn_scratch = uint64_t(p.n_head) * n_splits * uint64_t(head_dim + 2) * 4;  // partial out, max, sum
-  const uint64_t logits = batch * vocab * 4;  // all_logits: every token of the chunk
+  // One chunk: x, xn, q, k, v, attention out, o (the down projection writes into o), gate, up: F32.
+  const uint64_t per_token = embd + embd + q_dim + kv_dim + kv_dim + q_dim + embd + ff + ff;
+  const uint64_t n_splits = uint64_t(std::clamp<int64_t>((n_ctx + GPU_ATTN_SPLIT_KEYS - 1) / GPU_ATTN_SPLIT_KEYS, 1,
+                                                         GPU_ATTN_MAX_SPLITS));
+  // Decode's partial outputs with their running max and sum, per head and split.
+  const uint64_t attn_scratch = n_splits > 1 ? uint64_t(p.n_head) * n_splits * uint64_t(head_dim + 2) * 4 : 0;
+  const uint64_t logits = batch * vocab * 4;                          // all_logits: every token of the chunk
   const uint64_t gemm_in = batch * std::max({embd, ff, q_dim}) * 2;  // F16/BF16 copy of a GEMM input
-  e.activations = batch * per_token * 4 + attn_scratch + logits + gemm_in;
+  const uint64_t small = (batch + 1) * 4 + uint64_t(head_dim / 2) * 8;  // token ids + position, RoPE frequencies
+  e.activations = batch * per_token * 4 + attn_scratch + logits + gemm_in + small;
 
   e.dequant = largest_quant * 2;
   e.overhead = GPU_OVERHEAD_ALLOWANCE;

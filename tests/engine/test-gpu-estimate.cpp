@@ -71,13 +71,15 @@ ModelDesc tinyllama_desc(GgmlType type, bool q4km = false) {
 
 // The runner's activations for one chunk of `b` tokens at context `ctx` (TinyLlama shape), by hand.
 uint64_t tinyllama_activations(uint64_t b, uint64_t ctx) {
-  // x, xn, q, k, v, attention out, o, gate, up, down
-  const uint64_t per_token = 2048 + 2048 + 2048 + 256 + 256 + 2048 + 2048 + 5632 + 5632 + 2048;
-  const uint64_t splits = (ctx + 255) / 256;
-  const uint64_t attn = 32 * splits * (64 + 2) * 4;
+  // x, xn, q, k, v, attention out, o, gate, up
+  const uint64_t per_token = 2048 + 2048 + 2048 + 256 + 256 + 2048 + 2048 + 5632 + 5632;
+  uint64_t splits = (ctx + 63) / 64;  // the split-KV decode kernel: >= 64 rows per split, <= 256 splits
+  if (splits > 256) splits = 256;
+  const uint64_t attn = splits > 1 ? 32 * splits * (64 + 2) * 4 : 0;
   const uint64_t logits = b * 32000 * 4;
   const uint64_t gemm_copy = b * 5632 * 2;
-  return b * per_token * 4 + attn + logits + gemm_copy;
+  const uint64_t small = (b + 1) * 4 + 32 * 8;  // token ids + position; head_dim/2 RoPE frequencies (double)
+  return b * per_token * 4 + attn + logits + gemm_copy + small;
 }
 
 }  // namespace
@@ -137,6 +139,11 @@ TEST(GpuEstimate, ContextAndBatchScaleTheirParts) {
   // A chunk never holds more tokens than the context; a batch below 1 means one token.
   EXPECT_EQ(estimate_gpu_inference(d, 100, 512).activations, tinyllama_activations(100, 100));
   EXPECT_EQ(estimate_gpu_inference(d, 100, 0).activations, tinyllama_activations(1, 100));
+  // The decode scratch: none with one split (64 rows), and at most 256 splits however long the context.
+  EXPECT_EQ(estimate_gpu_inference(d, 64, 1).activations, tinyllama_activations(1, 64));
+  EXPECT_EQ(estimate_gpu_inference(d, 1 << 20, 1).activations - estimate_gpu_inference(d, 16384, 1).activations, 0u);
+  EXPECT_EQ(estimate_gpu_inference(d, 16384, 1).activations - estimate_gpu_inference(d, 64, 1).activations,
+            32u * 256 * 66 * 4);
 }
 
 TEST(GpuEstimate, TiedEmbeddingsCountOnce) {
