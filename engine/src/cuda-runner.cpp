@@ -477,6 +477,9 @@ std::unique_ptr<CudaRunner> CudaRunner::create(const ModelDesc& md, const CudaRu
       const int64_t B = cfg.n_batch;
       s->kv_bytes = uint64_t(p.n_layer) * 2 * uint64_t(cfg.n_ctx) * uint64_t(kvd) * 2;
       s->kv = static_cast<uint16_t*>(s->alloc(s->kv_bytes));
+      // Zeros, not whatever the memory held: rows past the current position are masked by attention, but a
+      // tile may still load them, and a stale NaN pattern times a zero weight would still be NaN.
+      HEARTH_CU(cudaMemsetAsync(s->kv, 0, s->kv_bytes, s->stream));
       // One chunk of activations.
       s->ints = s->alloc_n<int32_t>(uint64_t(B) + 1);
       double* inv = s->alloc_n<double>(cfg.inv_freq.size());
