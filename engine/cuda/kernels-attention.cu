@@ -222,7 +222,7 @@ __global__ void attention_merge_kernel(const float* __restrict__ partial, float*
 template <int D>
 void launch_attention(dim3 grid, const float* q, const uint16_t* k_cache, const uint16_t* v_cache, float* out,
                       float* partial, const AttParams& p, const int32_t* pos_dev, cudaStream_t stream) {
-  attention_kernel<D><<<grid, ATT_WARPS * 32, 0, stream>>>(q, k_cache, v_cache, out, partial, p, pos_dev);
+  launch(attention_kernel<D>, grid, ATT_WARPS * 32, 0, stream, q, k_cache, v_cache, out, partial, p, pos_dev);
 }
 
 }  // namespace
@@ -288,7 +288,7 @@ cudaError_t attention(const float* q, const uint16_t* k_cache, const uint16_t* v
   cudaError_t err = launch_status();
   if (err != cudaSuccess || partial == nullptr) return err;
   const int threads = D <= 128 ? 128 : 256;
-  attention_merge_kernel<<<unsigned(p.n_head), threads, 0, stream>>>(partial, out, D, p.n_split, p.keys_per_split,
+  launch(attention_merge_kernel, unsigned(p.n_head), threads, 0, stream, partial, out, D, p.n_split, p.keys_per_split,
                                                                       p.n_ctx, pos_dev);
   return launch_status();
 }

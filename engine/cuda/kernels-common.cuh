@@ -1,6 +1,7 @@
 /* Internal: small helpers shared by the kernels-*.cu files (warp reductions, launch status, grid sizes).
  *
- * Non-obvious choice: launch_status() clears nothing and reports cudaGetLastError(), so an error left by
+ * Non-obvious choice: kernels are launched through launch() (not <<<>>> at each site) so that the same
+ * sources also compile as C++ against the CPU emulation in tests/gpu/emu; and launch_status() clears nothing and reports cudaGetLastError(), so an error left by
  * an earlier unrelated call is reported by the next launch: the caller (the runner) treats any error as
  * fatal for its stream anyway, and swallowing it here would hide it.
  */
@@ -27,6 +28,19 @@ __device__ __forceinline__ float warp_max(float v) {
 }
 
 inline cudaError_t launch_status() { return cudaGetLastError(); }
+
+// k<<<grid, block, smem, stream>>>(args...), as a plain call (template kernel names need no macro
+// tricks) that the CPU emulation (tests/gpu/emu) can replace with its own launcher.
+template <class... P, class... A>
+void launch(void (*k)(P...), dim3 grid, dim3 block, size_t smem, cudaStream_t stream, A... args) {
+#ifdef HEARTH_CUDA_EMULATION
+  (void)smem;
+  (void)stream;
+  ::emu::launch(k, grid, block, args...);
+#else
+  k<<<grid, block, smem, stream>>>(args...);
+#endif
+}
 
 inline bool aligned(const void* p, uintptr_t a) { return (reinterpret_cast<uintptr_t>(p) % a) == 0; }
 

@@ -125,14 +125,14 @@ unsigned ew_grid(int64_t n) { return grid_for(n, EW_THREADS, 65535LL * 8); }
 cudaError_t f32_to_bf16(const float* x, uint16_t* y, int64_t n, cudaStream_t stream) {
   if (n < 0 || (n > 0 && (x == nullptr || y == nullptr))) return cudaErrorInvalidValue;
   if (n == 0) return cudaSuccess;
-  f32_to_bf16_kernel<<<ew_grid(n), EW_THREADS, 0, stream>>>(x, y, n);
+  launch(f32_to_bf16_kernel, ew_grid(n), EW_THREADS, 0, stream, x, y, n);
   return launch_status();
 }
 
 cudaError_t f32_to_f16(const float* x, uint16_t* y, int64_t n, cudaStream_t stream) {
   if (n < 0 || (n > 0 && (x == nullptr || y == nullptr))) return cudaErrorInvalidValue;
   if (n == 0) return cudaSuccess;
-  f32_to_f16_kernel<<<ew_grid(n), EW_THREADS, 0, stream>>>(x, y, n);
+  launch(f32_to_f16_kernel, ew_grid(n), EW_THREADS, 0, stream, x, y, n);
   return launch_status();
 }
 
@@ -140,25 +140,25 @@ cudaError_t rms_norm(const float* x, const float* w, float* out, int64_t n_rows,
                      cudaStream_t stream) {
   if (x == nullptr || out == nullptr || n_rows < 1 || n < 1 || n_rows > 0x7fffffffLL) return cudaErrorInvalidValue;
   const int threads = n <= 128 ? 64 : (n <= 1024 ? 128 : 256);
-  rms_norm_kernel<<<unsigned(n_rows), threads, 0, stream>>>(x, w, out, n, eps);
+  launch(rms_norm_kernel, unsigned(n_rows), threads, 0, stream, x, w, out, n, eps);
   return launch_status();
 }
 
 cudaError_t add_bias(float* x, const float* b, int64_t n_rows, int64_t n, cudaStream_t stream) {
   if (x == nullptr || b == nullptr || n_rows < 1 || n < 1) return cudaErrorInvalidValue;
-  add_bias_kernel<<<ew_grid(n_rows * n), EW_THREADS, 0, stream>>>(x, b, n_rows, n);
+  launch(add_bias_kernel, ew_grid(n_rows * n), EW_THREADS, 0, stream, x, b, n_rows, n);
   return launch_status();
 }
 
 cudaError_t add(float* x, const float* y, int64_t n, cudaStream_t stream) {
   if (x == nullptr || y == nullptr || n < 1) return cudaErrorInvalidValue;
-  add_kernel<<<ew_grid(n), EW_THREADS, 0, stream>>>(x, y, n);
+  launch(add_kernel, ew_grid(n), EW_THREADS, 0, stream, x, y, n);
   return launch_status();
 }
 
 cudaError_t swiglu(const float* gate, const float* up, float* out, int64_t n, cudaStream_t stream) {
   if (gate == nullptr || up == nullptr || out == nullptr || n < 1) return cudaErrorInvalidValue;
-  swiglu_kernel<<<ew_grid(n), EW_THREADS, 0, stream>>>(gate, up, out, n);
+  launch(swiglu_kernel, ew_grid(n), EW_THREADS, 0, stream, gate, up, out, n);
   return launch_status();
 }
 
@@ -167,7 +167,7 @@ cudaError_t rope(float* x, int64_t n_tok, int64_t n_heads, int64_t head_dim, con
   if (x == nullptr || pos_dev == nullptr || inv_freq == nullptr || n_tok < 1 || n_heads < 1 || head_dim < 2 ||
       head_dim % 2 != 0)
     return cudaErrorInvalidValue;
-  rope_kernel<<<ew_grid(n_tok * (head_dim / 2)), EW_THREADS, 0, stream>>>(x, n_tok, n_heads, head_dim, pos_dev, inv_freq,
+  launch(rope_kernel, ew_grid(n_tok * (head_dim / 2)), EW_THREADS, 0, stream, x, n_tok, n_heads, head_dim, pos_dev, inv_freq,
                                                                          pos_scale, interleaved);
   return launch_status();
 }
@@ -177,7 +177,7 @@ cudaError_t kv_store(const float* k, const float* v, uint16_t* k_cache, uint16_t
   if (k == nullptr || v == nullptr || k_cache == nullptr || v_cache == nullptr || pos_dev == nullptr || n_tok < 1 ||
       kv_dim < 1)
     return cudaErrorInvalidValue;
-  kv_store_kernel<<<ew_grid(n_tok * kv_dim), EW_THREADS, 0, stream>>>(k, v, k_cache, v_cache, n_tok, kv_dim, pos_dev);
+  launch(kv_store_kernel, ew_grid(n_tok * kv_dim), EW_THREADS, 0, stream, k, v, k_cache, v_cache, n_tok, kv_dim, pos_dev);
   return launch_status();
 }
 

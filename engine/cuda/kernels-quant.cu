@@ -118,13 +118,13 @@ cudaError_t launch_matvec(const void* w, uint64_t row_bytes, int64_t n_rows, int
   const unsigned blocks = unsigned((n_rows + r * MV_WARPS - 1) / (r * MV_WARPS));
   const dim3 block(MV_WARPS * 32);
   if (r == 2 && nt == 1)
-    matvec_kernel<T, 2, 1><<<blocks, block, 0, stream>>>(wb, row_bytes, n_rows, nb, k, x, nt, y, w_al16, x_al16);
+    launch(matvec_kernel<T, 2, 1>, blocks, block, 0, stream, wb, row_bytes, n_rows, nb, k, x, nt, y, w_al16, x_al16);
   else if (r == 2)
-    matvec_kernel<T, 2, MAX_TOK><<<blocks, block, 0, stream>>>(wb, row_bytes, n_rows, nb, k, x, nt, y, w_al16, x_al16);
+    launch(matvec_kernel<T, 2, MAX_TOK>, blocks, block, 0, stream, wb, row_bytes, n_rows, nb, k, x, nt, y, w_al16, x_al16);
   else if (nt == 1)
-    matvec_kernel<T, 1, 1><<<blocks, block, 0, stream>>>(wb, row_bytes, n_rows, nb, k, x, nt, y, w_al16, x_al16);
+    launch(matvec_kernel<T, 1, 1>, blocks, block, 0, stream, wb, row_bytes, n_rows, nb, k, x, nt, y, w_al16, x_al16);
   else
-    matvec_kernel<T, 1, MAX_TOK><<<blocks, block, 0, stream>>>(wb, row_bytes, n_rows, nb, k, x, nt, y, w_al16, x_al16);
+    launch(matvec_kernel<T, 1, MAX_TOK>, blocks, block, 0, stream, wb, row_bytes, n_rows, nb, k, x, nt, y, w_al16, x_al16);
   return launch_status();
 }
 
@@ -182,7 +182,7 @@ cudaError_t launch_dequantize_bf16(const void* w, uint64_t row_bytes, int64_t n_
                                    cudaStream_t stream) {
   const int64_t nb = k / T::VALUES;
   const unsigned grid = grid_for(n_rows * nb * T::CHUNKS, CONV_THREADS);
-  dequantize_bf16_kernel<T><<<grid, CONV_THREADS, 0, stream>>>(static_cast<const uint8_t*>(w), row_bytes, n_rows, nb,
+  launch(dequantize_bf16_kernel<T>, grid, CONV_THREADS, 0, stream, static_cast<const uint8_t*>(w), row_bytes, n_rows, nb,
                                                                k, out);
   return launch_status();
 }
@@ -192,7 +192,7 @@ cudaError_t launch_get_rows(const void* table, uint64_t row_bytes, int64_t row_l
                             float* out, cudaStream_t stream) {
   const int64_t nb = row_len / T::VALUES;
   const unsigned grid = grid_for(n * nb * T::CHUNKS, CONV_THREADS);
-  get_rows_kernel<T><<<grid, CONV_THREADS, 0, stream>>>(static_cast<const uint8_t*>(table), row_bytes, nb, row_len, ids,
+  launch(get_rows_kernel<T>, grid, CONV_THREADS, 0, stream, static_cast<const uint8_t*>(table), row_bytes, nb, row_len, ids,
                                                         n, out);
   return launch_status();
 }

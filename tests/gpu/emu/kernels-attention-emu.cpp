@@ -1,0 +1,2 @@
+/* engine/cuda/kernels-attention.cu compiled as C++ against the CPU emulation in this folder (cuda_runtime_api.h). */
+#include "../../../engine/cuda/kernels-attention.cu"
