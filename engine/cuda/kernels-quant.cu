@@ -2,8 +2,9 @@
  * stored blocks directly), dequantize_bf16 (whole matrix to BF16 for a prefill GEMM) and get_rows
  * (embedding rows to F32), for F32, F16, BF16, Q8_0, Q4_0, Q4_K and Q6_K.
  *
- * matvec design (memory-bound): a block of 4 warps; each warp owns R rows (R = 2 for matrices of 2048
- * rows or more, so one activation load serves two rows, else 1 to launch more warps). Lane l decodes
+ * matvec design (memory-bound): a block of 4 warps (1 for matrices too small to fill the GPU that
+ * way); each warp owns R rows (R = 2 for matrices of 2048 rows or more, so one activation load serves
+ * two rows, else 1 to launch more warps). Lane l decodes
  * the chunks l, l + 32, ... of its rows (quant-decode.cuh: a chunk is a contiguous piece of one block,
  * 16 bytes of Q4_K quants, 4 bytes of Q8_0, ...), so a warp's loads cover consecutive bytes of each row;
  * the values stay in registers and meet the activations of up to 8 tokens (float4 loads of x through
@@ -27,7 +28,7 @@ namespace {
 
 using namespace detail;
 
-constexpr int MV_WARPS = 4;  // warps per matvec block
+constexpr int MV_WARPS = 4;  // warps per matvec block (at most; 1 for small matrices)
 constexpr int MAX_TOK = int(MATVEC_MAX_TOKENS);
 
 // RUN activations starting at p (element offset a multiple of 4 when RUN % 4 == 0).
@@ -54,7 +55,7 @@ __global__ void __launch_bounds__(MV_WARPS * 32)
                   const float* __restrict__ x, int n_tok, float* __restrict__ y, bool w_al16, bool x_al16) {
   constexpr int NV = T::NRUN * T::RUN;
   const int lane = int(threadIdx.x & 31u);
-  const int64_t warp = int64_t(blockIdx.x) * MV_WARPS + int64_t(threadIdx.x >> 5);
+  const int64_t warp = int64_t(blockIdx.x) * int64_t(blockDim.x >> 5) + int64_t(threadIdx.x >> 5);
   const int64_t row0 = warp * R;
   if (row0 >= n_rows) return;  // whole warp; no block-level synchronization below
 
@@ -115,8 +116,12 @@ cudaError_t launch_matvec(const void* w, uint64_t row_bytes, int64_t n_rows, int
   const auto* wb = static_cast<const uint8_t*>(w);
   const int nt = int(n_tok);
   const int r = n_rows >= 2048 ? 2 : 1;
-  const unsigned blocks = unsigned((n_rows + r * MV_WARPS - 1) / (r * MV_WARPS));
-  const dim3 block(MV_WARPS * 32);
+  // Few rows (e.g. the K/V projections of a GQA model): one warp per block, so the warps spread over
+  // every SM instead of filling a few.
+  const int64_t warps = (n_rows + r - 1) / r;
+  const int wpb = warps >= 1024 ? MV_WARPS : 1;
+  const unsigned blocks = unsigned((warps + wpb - 1) / wpb);
+  const dim3 block(unsigned(wpb * 32));
   if (r == 2 && nt == 1)
     launch(matvec_kernel<T, 2, 1>, blocks, block, 0, stream, wb, row_bytes, n_rows, nb, k, x, nt, y, w_al16, x_al16);
   else if (r == 2)
