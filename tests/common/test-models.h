@@ -15,9 +15,10 @@
 
 namespace hearth::test {
 
-// Writes the model once per process into scratch(`scratch_name`)/chat.gguf and returns its path, or a
+// Writes the model once per process into scratch(`scratch_name`)/chat.gguf (training context n_ctx_train
+// when > 0, else tiny_params's) and returns its path, or a
 // parenthesised reason when the shared file cannot be read (the caller's open then fails clearly).
-inline std::string tiny_chat_model(const std::string& scratch_name, uint64_t seed) {
+inline std::string tiny_chat_model(const std::string& scratch_name, uint64_t seed, int64_t n_ctx_train = 0) {
   auto src = GgufFile::open(testdata("models/llama-2-tiny-random.gguf"));
   if (!src) return "(cannot open the shared tiny model: " + src.error().to_string() + ")";
   auto tokens = src->get_string_array("tokenizer.ggml.tokens");
@@ -33,7 +34,9 @@ inline std::string tiny_chat_model(const std::string& scratch_name, uint64_t see
   td.eos_id = 2;
   td.add_bos = true;
   td.chat_template = read_text(testdata("chat-templates/microsoft-Phi-3.5-mini-instruct.jinja"));
-  auto w = make_random_weights(tiny_params(Architecture::llama, 64, 1, 32000), seed);
+  ModelParams params = tiny_params(Architecture::llama, 64, 1, 32000);
+  if (n_ctx_train > 0) params.n_ctx_train = n_ctx_train;
+  auto w = make_random_weights(params, seed);
   EXPECT_TRUE(w);
   if (!w) return "(random weights failed)";
   GgufWriteOptions o;

@@ -157,3 +157,27 @@ TEST(InferCli, ChatTurnsResetAndExit) {
   for (size_t at = r.out.find("> "); at != std::string::npos; at = r.out.find("> ", at + 2)) ++prompts;
   EXPECT_GE(prompts, 5u) << r.out;
 }
+
+// Ctrl-C during a reply stops that reply, not the program: the chat says "(stopped)", asks for the next
+// line, and still exits cleanly on /exit. The model's context (32768) and -n -1 make the reply run for
+// many seconds, so the signal lands while tokens are being generated.
+TEST(InferCli, ChatCtrlCStopsTheReplyNotTheProgram) {
+  const std::string model = test::tiny_chat_model("infer-cli-chat-long", 12, 32768);
+  auto dir = test::scratch("infer-cli-chat-sigint");
+  const std::string d = dir.string();
+  // The fifo exists before the chat opens it and before the script holds it open for writing (fd 3).
+  const std::string script = "set -u\ncd '" + d + "'\nrm -f in out err\nmkfifo in\n" + test::cli() + " chat -m '" +
+                             model + "' -n -1 -t 1 --ctx 32768 --seed 5 < in > out 2> err &\npid=$!\nexec 3> in\n"
+                             "printf 'Tell me a long story\\n' >&3\n"
+                             "for i in $(seq 1 100); do [ -s out ] && [ $(wc -c < out) -gt 200 ] && break; sleep 0.1; done\n"
+                             "kill -INT $pid\nsleep 0.5\nprintf '/exit\\n' >&3\nexec 3>&-\nwait $pid\necho \"rc=$?\"\n";
+  test::write_text(dir / "run.sh", script);
+  auto r = test::run("bash '" + d + "/run.sh'");
+  const std::string out = test::read_text(dir / "out"), err = test::read_text(dir / "err");
+  EXPECT_NE(r.out.find("rc=0"), std::string::npos) << r.out << r.err << err;
+  EXPECT_NE(err.find("(stopped)"), std::string::npos) << err;
+  // A prompt before the reply and one after it: the program went on to read /exit.
+  size_t prompts = 0;
+  for (size_t at = out.find("> "); at != std::string::npos; at = out.find("> ", at + 2)) ++prompts;
+  EXPECT_GE(prompts, 2u) << out.substr(0, 400);
+}
