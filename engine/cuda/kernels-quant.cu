@@ -7,8 +7,9 @@
  * two rows, else 1 to launch more warps). Lane l decodes
  * the chunks l, l + 32, ... of its rows (quant-decode.cuh: a chunk is a contiguous piece of one block,
  * 16 bytes of Q4_K quants, 4 bytes of Q8_0, ...), so a warp's loads cover consecutive bytes of each row;
- * the values stay in registers and meet the activations of up to 8 tokens (float4 loads of x through
- * the read-only cache), accumulating in F32; a shuffle reduction ends each row.
+ * the values stay in registers (as exact small integers plus a scale per run: no per-element scaling
+ * and no int-to-float instructions) and meet the activations of up to 8 tokens (float4 loads of x
+ * through the read-only cache), accumulating in F32; a shuffle reduction ends each row.
  *
  * Non-obvious choice: plain types take a 16-byte vector path only when the rows are 16-byte aligned
  * and k is a multiple of the vector; any other shape falls back to one element per lane, so every k
@@ -77,9 +78,9 @@ __global__ void __launch_bounds__(MV_WARPS * 32)
   for (int64_t ci = lane; ci < n_chunks; ci += 32) {
     const int64_t b = ci / T::CHUNKS;
     const int c = int(ci % T::CHUNKS);
-    float v[R][NV];
+    float q[R][NV], sc[R][T::NRUN], mn[R][T::NRUN];
 #pragma unroll
-    for (int r = 0; r < R; ++r) T::decode(wr[r] + uint64_t(b) * T::BYTES, c, w_al16, v[r]);
+    for (int r = 0; r < R; ++r) T::decode_q(wr[r] + uint64_t(b) * T::BYTES, c, w_al16, q[r], sc[r], mn[r]);
     const float* xb = x + b * T::VALUES;
 #pragma unroll
     for (int t = 0; t < NT; ++t) {
@@ -88,10 +89,20 @@ __global__ void __launch_bounds__(MV_WARPS * 32)
         for (int run = 0; run < T::NRUN; ++run) {
           float xv[T::RUN];
           load_x<T::RUN>(xb + int64_t(t) * k + T::run_start(c, run), x_al16, xv);
+          // A run's contribution: scale * sum(q x) - min * sum(x); the sum of x serves every row.
+          float sx = 0.0f;
+          if constexpr (T::HAS_MIN) {
 #pragma unroll
-          for (int r = 0; r < R; ++r)
+            for (int i = 0; i < T::RUN; ++i) sx += xv[i];
+          }
 #pragma unroll
-            for (int i = 0; i < T::RUN; ++i) acc[r][t] += v[r][run * T::RUN + i] * xv[i];
+          for (int r = 0; r < R; ++r) {
+            float sq = 0.0f;
+#pragma unroll
+            for (int i = 0; i < T::RUN; ++i) sq += q[r][run * T::RUN + i] * xv[i];
+            acc[r][t] += sc[r][run] * sq;
+            if constexpr (T::HAS_MIN) acc[r][t] -= mn[r][run] * sx;
+          }
         }
       }
     }

@@ -80,13 +80,17 @@ void check_type(GgmlType t, bool finite_scales) {
   for (size_t i = 0; i < want.size(); ++i) {
     if (std::isfinite(want[i])) ++finite;
     if (!same(want[i], got[i])) {
-      if (bad < 5) ADD_FAILURE() << hearth::type_name(t) << " element " << i << " (block " << i / T::VALUES << ", index "
-                                 << i % T::VALUES << "): decoder " << got[i] << ", dequantize " << want[i];
+      if (bad < 5) {
+        ADD_FAILURE() << hearth::type_name(t) << " element " << i << " (block " << i / T::VALUES << ", index "
+                      << i % T::VALUES << "): decoder " << got[i] << ", dequantize " << want[i];
+      }
       ++bad;
     }
   }
   EXPECT_EQ(bad, 0) << hearth::type_name(t);
-  if (finite_scales) EXPECT_GT(finite, int64_t(want.size()) * 9 / 10) << "test data should be mostly finite";
+  if (finite_scales) {
+    EXPECT_GT(finite, int64_t(want.size()) * 9 / 10) << "test data should be mostly finite";
+  }
 }
 
 // Each element of a block is produced by exactly one (chunk, run, i).
@@ -103,9 +107,10 @@ void check_coverage() {
       }
   for (int e = 0; e < T::VALUES; ++e) EXPECT_EQ(hits[size_t(e)], 1) << "element " << e;
   // The kernels load activations of a run as float4 when RUN is a multiple of 4: runs must start aligned.
-  if (T::RUN % 4 == 0)
+  if (T::RUN % 4 == 0) {
     for (int c = 0; c < T::CHUNKS; ++c)
       for (int r = 0; r < T::NRUN; ++r) EXPECT_EQ(T::run_start(c, r) % 4, 0);
+  }
 }
 
 }  // namespace
@@ -192,4 +197,26 @@ TEST(CudaQuantDecode, BlockSizesMatchTheEngine) {
   check(GgmlType::F32, qd::F32Scalar::VALUES, qd::F32Scalar::BYTES);
   check(GgmlType::F16, qd::F16Scalar::VALUES, qd::F16Scalar::BYTES);
   check(GgmlType::BF16, qd::BF16Scalar::VALUES, qd::BF16Scalar::BYTES);
+}
+
+// The device builds MAGIC | byte i with __byte_perm(w, MAGIC, 0x7650 | i) (quant-decode.cuh); check that
+// selector against __byte_perm as the CUDA documentation defines it (result byte n = byte s_n of the
+// 8-byte value y:x, s_n = (s >> 4n) & 7), and the exactness of the magic-number conversion.
+TEST(CudaQuantDecode, BytePermSelectorAndMagicConversion) {
+  auto byte_perm = [](uint32_t x, uint32_t y, uint32_t s) {
+    const uint64_t in = (uint64_t(y) << 32) | x;
+    uint32_t r = 0;
+    for (int n = 0; n < 4; ++n) r |= uint32_t((in >> (8 * ((s >> (4 * n)) & 7))) & 0xff) << (8 * n);
+    return r;
+  };
+  std::mt19937 rng(77);
+  for (int k = 0; k < 10000; ++k) {
+    const uint32_t w = uint32_t(rng());
+    for (int i = 0; i < 4; ++i) {
+      ASSERT_EQ(byte_perm(w, qd::MAGIC, 0x7650u | unsigned(i)), qd::magic_byte(w, i));
+      const uint32_t b = (w >> (8 * i)) & 0xff;
+      ASSERT_EQ(qd::byte_value(w, i, qd::MAGIC_F + 128.0f), float(int(b) - 128));
+      ASSERT_EQ(qd::byte_value(w, i, qd::MAGIC_F), float(b));
+    }
+  }
 }
