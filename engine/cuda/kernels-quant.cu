@@ -149,7 +149,7 @@ cudaError_t launch_matvec(const void* w, uint64_t row_bytes, int64_t n_rows, int
 // out[r * k + i] = BF16(W[r][i]).
 template <class T>
 __global__ void dequantize_bf16_kernel(const uint8_t* __restrict__ w, uint64_t row_bytes, int64_t n_rows, int64_t nb,
-                                       int64_t k, uint16_t* __restrict__ out) {
+                                       int64_t k, uint16_t* __restrict__ out, bool w_al16, bool vec_out) {
   constexpr int NV = T::NRUN * T::RUN;
   const int64_t per_row = nb * T::CHUNKS;
   const int64_t total = n_rows * per_row;
@@ -159,8 +159,29 @@ __global__ void dequantize_bf16_kernel(const uint8_t* __restrict__ w, uint64_t r
     const int64_t b = rem / T::CHUNKS;
     const int c = int(rem % T::CHUNKS);
     float v[NV];
-    T::decode(w + uint64_t(r) * row_bytes + uint64_t(b) * T::BYTES, c, false, v);
+    T::decode(w + uint64_t(r) * row_bytes + uint64_t(b) * T::BYTES, c, w_al16, v);
     uint16_t* o = out + r * k + b * T::VALUES;
+    if constexpr (T::RUN % 4 == 0) {
+      if (vec_out) {  // a run of 4 (8 bytes) or 16 (32 bytes) values, stored with 8- / 16-byte stores
+#pragma unroll
+        for (int run = 0; run < T::NRUN; ++run) {
+          uint32_t pk[T::RUN / 2];
+#pragma unroll
+          for (int i = 0; i < T::RUN / 2; ++i)
+            pk[i] = uint32_t(qd::float_to_bf16(v[run * T::RUN + 2 * i])) |
+                    (uint32_t(qd::float_to_bf16(v[run * T::RUN + 2 * i + 1])) << 16);
+          uint16_t* dst = o + T::run_start(c, run);
+          if constexpr (T::RUN == 4) {
+            *reinterpret_cast<uint2*>(dst) = make_uint2(pk[0], pk[1]);
+          } else {
+#pragma unroll
+            for (int j = 0; j < T::RUN / 8; ++j)
+              reinterpret_cast<uint4*>(dst)[j] = make_uint4(pk[4 * j], pk[4 * j + 1], pk[4 * j + 2], pk[4 * j + 3]);
+          }
+        }
+        continue;
+      }
+    }
 #pragma unroll
     for (int run = 0; run < T::NRUN; ++run)
 #pragma unroll
@@ -198,8 +219,12 @@ cudaError_t launch_dequantize_bf16(const void* w, uint64_t row_bytes, int64_t n_
                                    cudaStream_t stream) {
   const int64_t nb = k / T::VALUES;
   const unsigned grid = grid_for(n_rows * nb * T::CHUNKS, CONV_THREADS);
-  launch(dequantize_bf16_kernel<T>, grid, CONV_THREADS, 0, stream, static_cast<const uint8_t*>(w), row_bytes, n_rows, nb,
-                                                               k, out);
+  // Runs start at element offsets that are multiples of their length (4 or 16), so with out 16-byte
+  // aligned and k a multiple of 8 each run is 8- or 16-byte aligned.
+  const bool vec_out = aligned(out, 16) && k % 8 == 0;
+  const bool w_al16 = aligned(w, 16) && row_bytes % 16 == 0;
+  launch(dequantize_bf16_kernel<T>, grid, CONV_THREADS, 0, stream, static_cast<const uint8_t*>(w), row_bytes, n_rows,
+         nb, k, out, w_al16, vec_out);
   return launch_status();
 }
 

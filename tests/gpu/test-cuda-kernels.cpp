@@ -255,12 +255,15 @@ TEST(KERNEL_SUITE, DequantizeBf16IsExact) {
     const int64_t k = bs == 1 ? 77 : bs * 3;
     const Weights w = make_weights(t, n_rows, k, bs == 1 ? 4 : 0, seed++);  // padded plain rows
     DevWeights dw(w, 0);
-    DevBuf<uint16_t> out(size_t(n_rows * k));
-    CUDA_OK(hc::dequantize_bf16(t, dw.ptr, w.row_bytes, n_rows, k, out.p, nullptr));
-    CUDA_OK(cudaDeviceSynchronize());
-    const auto got = out.download();
-    for (size_t i = 0; i < got.size(); ++i)
-      ASSERT_EQ(got[i], hearth::fp32_to_bf16(w.f32[i])) << "element " << i;
+    // Output at offset 0 (vector stores) and at offset 1 element (2-byte stores).
+    for (size_t off : {size_t(0), size_t(1)}) {
+      DevBuf<uint16_t> out(size_t(n_rows * k) + off);
+      CUDA_OK(hc::dequantize_bf16(t, dw.ptr, w.row_bytes, n_rows, k, out.p + off, nullptr));
+      CUDA_OK(cudaDeviceSynchronize());
+      const auto got = out.download();
+      for (size_t i = 0; i < size_t(n_rows * k); ++i)
+        ASSERT_EQ(got[i + off], hearth::fp32_to_bf16(w.f32[i])) << "element " << i << ", output offset " << off;
+    }
   }
 }
 
