@@ -64,8 +64,11 @@ HEARTH_HD uint32_t load_u32_a2(const uint8_t* p) {
 HEARTH_HD void load_16(const uint8_t* p, bool al16, uint32_t w[4]) {
 #ifdef __CUDA_ARCH__
   if (al16) {
-    uint4 v = __ldg(reinterpret_cast<const uint4*>(p));
-    w[0] = v.x, w[1] = v.y, w[2] = v.z, w[3] = v.w;
+    // Read-only path, and no L1 allocation: weights stream through once and would only evict the
+    // activations that every row reuses.
+    asm("ld.global.nc.L1::no_allocate.v4.u32 {%0, %1, %2, %3}, [%4];"
+        : "=r"(w[0]), "=r"(w[1]), "=r"(w[2]), "=r"(w[3])
+        : "l"(p));
     return;
   }
 #else
