@@ -48,3 +48,14 @@ if(HEARTH_HAVE_CUDA)
   target_include_directories(gpu-test-cuda-kernels PRIVATE
     ${PROJECT_SOURCE_DIR}/engine/cuda ${PROJECT_SOURCE_DIR}/engine/cpu)
 endif()
+
+# gpu-test-cuda-train-kernels (label gpu, issue 6): every trainer CUDA kernel (trainer/cuda) against the
+# trainer's CPU op; skips where no CUDA device is usable (its argument checks run everywhere).
+if(HEARTH_HAVE_CUDA)
+  hearth_gtest(gpu-test-cuda-train-kernels
+    SOURCES ${CMAKE_CURRENT_LIST_DIR}/test-cuda-train-kernels.cpp
+    LIBS hearth_trainer_cuda hearth_trainer hearth_engine CUDA::cudart_static
+    LABELS gpu
+    TIMEOUT 240)
+  target_include_directories(gpu-test-cuda-train-kernels PRIVATE ${PROJECT_SOURCE_DIR}/trainer/src)
+endif()
