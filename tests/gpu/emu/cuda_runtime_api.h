@@ -7,8 +7,8 @@
  * are real rendezvous (std::barrier) and the kernels' cross-lane logic (reductions, the attention's
  * per-lane keys, early-exiting warps) runs as written, not as a sequential rewrite of it. Blocks of a
  * launch run one after another (a barrier between them), so `__shared__` can be a function-local
- * static. Device memory is host memory; 16-byte loads are plain loads (alignment is not checked here:
- * compute-sanitizer does that on the GPU).
+ * static. Device memory is host memory; __ldg aborts on a misaligned address as the GPU would fault
+ * (other accesses are not checked here: compute-sanitizer does that on the GPU).
  */
 #pragma once
 
@@ -16,6 +16,7 @@
 #include <cmath>
 #include <cstddef>
 #include <cstdint>
+#include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <memory>
@@ -167,8 +168,13 @@ void launch(void (*k)(P...), dim3 grid, dim3 block, A... args) {
 inline void __syncthreads() { emu::tl_ctx->bar.arrive_and_wait(); }
 inline float __shfl_xor_sync(unsigned, float v, int o) { return emu::shfl(v, emu::tl_lane ^ o); }
 inline float __shfl_sync(unsigned, float v, int src) { return emu::shfl(v, src); }
+// A GPU load faults on an address that is not a multiple of its size: so does the emulation's.
 template <class T>
 T __ldg(const T* p) {
+  if (reinterpret_cast<uintptr_t>(p) % sizeof(T) != 0) {
+    std::fprintf(stderr, "emulated GPU: misaligned %zu-byte load at %p\n", sizeof(T), static_cast<const void*>(p));
+    std::abort();
+  }
   return *p;
 }
 inline float __fmul_rn(float a, float b) { return a * b; }
