@@ -138,16 +138,19 @@ struct DevWeights {
 };
 
 void check_matvec(GgmlType type, int64_t n_rows, int64_t k, int64_t n_tok, uint64_t pad, size_t offset,
-                  uint32_t seed) {
+                  uint32_t seed, size_t x_off = 0) {
   SCOPED_TRACE(std::string(hearth::type_name(type)) + " n_rows " + std::to_string(n_rows) + " k " +
                std::to_string(k) + " n_tok " + std::to_string(n_tok) + " pad " + std::to_string(pad) + " offset " +
-               std::to_string(offset));
+               std::to_string(offset) + " x offset " + std::to_string(x_off));
   const Weights w = make_weights(type, n_rows, k, pad, seed);
   const auto x = random_values(size_t(n_tok * k), seed + 1);
   DevWeights dw(w, offset);
-  DevBuf<float> dx(x), dy(size_t(n_tok * n_rows));
+  // x at x_off floats into its buffer (x_off 1: not 16-byte aligned, so the kernel loads it by floats).
+  std::vector<float> xpad(x_off, 0.0f);
+  xpad.insert(xpad.end(), x.begin(), x.end());
+  DevBuf<float> dx(xpad), dy(size_t(n_tok * n_rows));
   ASSERT_TRUE(dw.buf.p && dx.p && dy.p);
-  CUDA_OK(hc::matvec(type, dw.ptr, w.row_bytes, n_rows, k, dx.p, n_tok, dy.p, nullptr));
+  CUDA_OK(hc::matvec(type, dw.ptr, w.row_bytes, n_rows, k, dx.p + x_off, n_tok, dy.p, nullptr));
   CUDA_OK(cudaDeviceSynchronize());
   const auto y = dy.download();
   double worst = 0;
@@ -244,6 +247,10 @@ TEST(KERNEL_SUITE, MatvecOddShapesAndAlignments) {
   check_matvec(GgmlType::Q4_K, 45, 256 * 3, 7, 0, 4, 113);
   check_matvec(GgmlType::Q4_K, 45, 256 * 3, 2, 16, 0, 114);
   check_matvec(GgmlType::Q6_K, 45, 256 * 2, 2, 6, 0, 115);
+  // Activations that are not 16-byte aligned.
+  check_matvec(GgmlType::Q4_K, 45, 256 * 2, 3, 0, 0, 116, 1);
+  check_matvec(GgmlType::Q8_0, 45, 32 * 4, 1, 0, 0, 117, 1);
+  check_matvec(GgmlType::F16, 45, 64, 2, 0, 0, 118, 1);
 }
 
 TEST(KERNEL_SUITE, DequantizeBf16IsExact) {
