@@ -130,15 +130,13 @@ __global__ void embedding_backward_kernel(float* __restrict__ dtable, const floa
   }
 }
 
-unsigned ew_grid(int64_t n) { return grid_for(n, THREADS); }
-
 cudaError_t rope_apply(float* x, int64_t B, int64_t T, int64_t n_heads, int64_t head_dim, const double* inv_freq,
                        bool interleaved, float sgn, cudaStream_t stream) {
   if (B < 0 || T < 0 || n_heads < 0 || head_dim < 0 || head_dim % 2 != 0) return cudaErrorInvalidValue;
   if (B == 0 || T == 0 || n_heads == 0 || head_dim == 0) return cudaSuccess;
   if (x == nullptr || inv_freq == nullptr) return cudaErrorInvalidValue;
   const int64_t rows = B * T;
-  launch(rope_kernel, ew_grid(rows * (head_dim / 2)), THREADS, stream, x, rows, T, n_heads, head_dim, inv_freq,
+  launch(rope_kernel, elem_grid(rows * (head_dim / 2)), THREADS, stream, x, rows, T, n_heads, head_dim, inv_freq,
          interleaved ? 1 : 0, sgn);
   return launch_status();
 }
@@ -187,7 +185,7 @@ cudaError_t rmsnorm_backward(float* dx, float* dw, const float* dy, const float*
 cudaError_t swiglu_forward(float* h, const float* gate, const float* up, int64_t n, cudaStream_t stream) {
   if (n < 0 || (n > 0 && (!h || !gate || !up))) return cudaErrorInvalidValue;
   if (n == 0) return cudaSuccess;
-  launch(swiglu_forward_kernel, ew_grid(n), THREADS, stream, h, gate, up, n);
+  launch(swiglu_forward_kernel, elem_grid(n), THREADS, stream, h, gate, up, n);
   return launch_status();
 }
 
@@ -196,7 +194,7 @@ cudaError_t swiglu_backward(float* dgate, float* dup, const float* dh, const flo
   if (n < 0) return cudaErrorInvalidValue;
   if (n == 0 || (!dgate && !dup)) return cudaSuccess;
   if (!dh || !gate || !up) return cudaErrorInvalidValue;
-  launch(swiglu_backward_kernel, ew_grid(n), THREADS, stream, dgate, dup, dh, gate, up, n);
+  launch(swiglu_backward_kernel, elem_grid(n), THREADS, stream, dgate, dup, dh, gate, up, n);
   return launch_status();
 }
 

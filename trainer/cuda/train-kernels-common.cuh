@@ -1,4 +1,4 @@
-/* Internal: helpers shared by the trainer's kernels (trainer/cuda/*.cu): the launch wrapper, BF16 bit
+/* Internal: helpers shared by the trainer's kernels (the .cu files of trainer/cuda): the launch wrapper, BF16 bit
  * conversions, rounded arithmetic and block reductions.
  *
  * Non-obvious choice: as in engine/cuda, kernels are launched through launch() and use only what the
@@ -37,6 +37,9 @@ inline unsigned grid_for(int64_t n, int64_t per_block, int64_t cap = 65535LL * 8
   if (g > cap) g = cap;
   return unsigned(g);
 }
+
+// Blocks for an element-wise kernel over n items (grid-stride beyond the cap).
+inline unsigned elem_grid(int64_t n) { return grid_for(n, THREADS); }
 
 #ifdef HEARTH_CUDA_EMULATION
 inline float as_float(uint32_t b) {

@@ -92,21 +92,19 @@ __global__ void scale_kernel(float* __restrict__ x, int64_t n, float c) {
     x[i] *= c;
 }
 
-unsigned ew_grid(int64_t n) { return grid_for(n, THREADS); }
-
 }  // namespace
 
 cudaError_t f32_to_bf16(const float* x, uint16_t* y, int64_t n, cudaStream_t stream) {
   if (n < 0 || (n > 0 && (x == nullptr || y == nullptr))) return cudaErrorInvalidValue;
   if (n == 0) return cudaSuccess;
-  launch(f32_to_bf16_kernel, ew_grid(n), THREADS, stream, x, y, n);
+  launch(f32_to_bf16_kernel, elem_grid(n), THREADS, stream, x, y, n);
   return launch_status();
 }
 
 cudaError_t bf16_to_f32(const uint16_t* x, float* y, int64_t n, cudaStream_t stream) {
   if (n < 0 || (n > 0 && (x == nullptr || y == nullptr))) return cudaErrorInvalidValue;
   if (n == 0) return cudaSuccess;
-  launch(bf16_to_f32_kernel, ew_grid(n), THREADS, stream, x, y, n);
+  launch(bf16_to_f32_kernel, elem_grid(n), THREADS, stream, x, y, n);
   return launch_status();
 }
 
@@ -128,7 +126,7 @@ cudaError_t adamw_step(float* w, const float* g, float* m, float* v, uint16_t* w
   c.eps = float(s.eps);
   c.keep = float(1.0 - s.lr * wd);
   c.decay = wd != 0.0 ? 1 : 0;
-  launch(adamw_kernel, ew_grid(n), THREADS, stream, w, g, m, v, w_bf16, n, c);
+  launch(adamw_kernel, elem_grid(n), THREADS, stream, w, g, m, v, w_bf16, n, c);
   return launch_status();
 }
 
@@ -165,14 +163,14 @@ cudaError_t grad_norm(const float* const* grads_host, const int64_t* sizes_host,
 cudaError_t clip_by_norm(float* x, int64_t n, const double* norm_dev, double max_norm, cudaStream_t stream) {
   if (n < 0 || norm_dev == nullptr || (n > 0 && x == nullptr)) return cudaErrorInvalidValue;
   if (n == 0) return cudaSuccess;
-  launch(clip_kernel, ew_grid(n), THREADS, stream, x, n, norm_dev, max_norm);
+  launch(clip_kernel, elem_grid(n), THREADS, stream, x, n, norm_dev, max_norm);
   return launch_status();
 }
 
 cudaError_t scale(float* x, int64_t n, float c, cudaStream_t stream) {
   if (n < 0 || (n > 0 && x == nullptr)) return cudaErrorInvalidValue;
   if (n == 0) return cudaSuccess;
-  launch(scale_kernel, ew_grid(n), THREADS, stream, x, n, c);
+  launch(scale_kernel, elem_grid(n), THREADS, stream, x, n, c);
   return launch_status();
 }
 

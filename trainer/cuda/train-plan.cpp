@@ -33,7 +33,7 @@ Expected<EmbeddingGradPlan> plan_embedding_backward(const int32_t* tokens, int64
 
   // Counts per distinct id, then exclusive prefix sums as each segment's start, then a stable fill.
   std::vector<int32_t> start(size_t(n_seg + 1), 0);
-  std::vector<int32_t> seg_of(size_t(n_rows));
+  std::vector<int32_t> seg_of(static_cast<size_t>(n_rows));
   for (int64_t r = 0; r < n_rows; ++r) {
     const auto it = std::lower_bound(ids.begin(), ids.end(), tokens[r]);
     seg_of[size_t(r)] = int32_t(it - ids.begin());
