@@ -11,6 +11,7 @@
 #include <cstring>
 #include <map>
 #include <mutex>
+#include <stdexcept>
 #include <vector>
 
 #include "quant-dot.h"
@@ -114,7 +115,9 @@ void dequantize_row(const MatView& w, int64_t r, float* dst) {
   thread_local std::vector<uint8_t> unpacked;
   if (w.x8) {
     if (unpacked.size() < w.row_bytes) unpacked.resize(w.row_bytes);
-    unpack_q4_0_x8(w.data + uint64_t(r / X8_ROWS * X8_ROWS) * w.row_bytes, w.row_len, int(r % X8_ROWS), unpacked.data());
+    const QuantDotX8* layout = quant_dot_x8_generic_for(w.type);
+    if (!layout) throw std::runtime_error("interleaved rows of a type without an interleaved layout");
+    layout->unpack(w.data + uint64_t(r / X8_ROWS * X8_ROWS) * w.row_bytes, w.row_len, int(r % X8_ROWS), unpacked.data());
     src = unpacked.data();
   }
   switch (w.type) {
@@ -277,8 +280,8 @@ void matvec_swiglu(ThreadPool& pool, const MatView& gate, const MatView& up, con
 bool decode_view(const MatView& w, ThreadPool& pool, MatView& out, std::shared_ptr<const void>& keep) {
   out = w;
   keep.reset();
-  if (w.x8 || w.type != GgmlType::Q4_0 || w.n_rows % X8_ROWS != 0 || w.row_len % 32 != 0 || !quant_dot_x8_for(w.type))
-    return false;
+  const QuantDotX8* qx = quant_dot_x8_for(w.type);
+  if (w.x8 || !qx || w.n_rows % X8_ROWS != 0 || w.row_len % qx->block != 0) return false;
   // One copy per stored matrix, whichever session made it first; kept while any session holds it.
   static std::mutex mutex;
   static std::map<const uint8_t*, std::weak_ptr<const std::vector<uint8_t>>> copies;
@@ -288,7 +291,7 @@ bool decode_view(const MatView& w, ThreadPool& pool, MatView& out, std::shared_p
     auto made = std::make_shared<std::vector<uint8_t>>(uint64_t(w.n_rows) * w.row_bytes);
     const uint64_t group = uint64_t(X8_ROWS) * w.row_bytes;
     pool.parallel_for(w.n_rows / X8_ROWS, [&](int64_t g0, int64_t g1) {
-      for (int64_t g = g0; g < g1; ++g) repack_q4_0_x8(w.data + uint64_t(g) * group, w.row_bytes, w.row_len, made->data() + uint64_t(g) * group);
+      for (int64_t g = g0; g < g1; ++g) qx->repack(w.data + uint64_t(g) * group, w.row_bytes, w.row_len, made->data() + uint64_t(g) * group);
     });
     copy = made;
     copies[w.data] = copy;

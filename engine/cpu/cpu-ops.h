@@ -26,7 +26,7 @@ struct MatView {
   int64_t row_len = 0;
   int64_t n_rows = 0;
   uint64_t row_bytes = 0;
-  // The rows are stored interleaved eight at a time (Q4_0 only; quant-dot.h's X8 layout); n_rows % 8 == 0.
+  // The rows are stored interleaved eight at a time (quant-dot.h's X8 layout of `type`); n_rows % 8 == 0.
   // row_bytes is still one row's size.
   bool x8 = false;
 };
@@ -47,7 +47,8 @@ void matvec_multi(ThreadPool& pool, std::span<const MatView* const> ws, const fl
 void matvec_swiglu(ThreadPool& pool, const MatView& gate, const MatView& up, const float* x, float* out,
                    bool quant_dot = true);
 
-// The view decoding should use for `w`: for a Q4_0 matrix whose rows come in eights, a copy with the rows
+// The view decoding should use for `w`: for a matrix whose rows come in eights and whose type has a
+// profitable interleaved kernel (quant_dot_x8_for), a copy with the rows
 // interleaved (x8), made with `pool` and shared by every caller holding `keep` for the same stored matrix;
 // otherwise `w` itself (and `keep` is reset). Returns whether a copy is in use.
 bool decode_view(const MatView& w, ThreadPool& pool, MatView& out, std::shared_ptr<const void>& keep);

@@ -1,5 +1,6 @@
 /* Quantized dot-product kernels (see quant-dot.h): Q8_0, Q4_0, Q4_K, Q6_K and F16 weight rows against the
- * activation, with an AVX2 version chosen at run time and a portable one.
+ * activation, with an AVX2 version chosen at run time and a portable one; Q4_0, Q4_K and Q6_K also eight
+ * interleaved rows at a time (AVX2 and AVX-512 VNNI).
  *
  * Non-obvious choices:
  * - The activation block keeps its scale as an F32 (36 bytes a block) rather than ggml's F16: it is
@@ -12,6 +13,10 @@
  *   order); the AVX2 ones use integer dots against a 256-value 8-bit activation carrying its 16-value
  *   sums (the table entry brings its own activation format), trading the activation's rounding for
  *   about three times the decode speed.
+ * - The interleaved K-quant layouts put each super-block's bytes in the order the kernel reads them: Q6_K's
+ *   first layout (ql words, then qh words) made the kernel read three streams a few hundred bytes apart,
+ *   and from memory it ran at a third of the plain read rate (the prefetchers lost track); in order it
+ *   runs at the read rate.
  */
 #include "quant-dot.h"
 
@@ -526,6 +531,278 @@ __attribute__((target("avx2,fma,f16c"))) float dot_q6_k_q8k_avx2(const uint8_t* 
 }
 #endif
 
+// ---- Q4_K x8 (see quant-dot.h), against the Q8K activation of the row kernels (shared with them).
+constexpr uint64_t Q4K_X8_SCALES = 32, Q4K_X8_QS = 128;
+
+// Row r's 12 scale bytes and 128 nibble bytes of one interleaved super-block.
+inline void q4_k_x8_row(const uint8_t* g, int r, uint8_t* scales, uint8_t* qs) {
+  for (int w = 0; w < 3; ++w) std::memcpy(scales + 4 * w, g + Q4K_X8_SCALES + 32 * w + 4 * r, 4);
+  for (int w = 0; w < 32; ++w) std::memcpy(qs + 4 * w, g + Q4K_X8_QS + 32 * w + 4 * r, 4);
+}
+
+// The integer definition: per row, d * sum_j sc_j * (nibbles . q over sub-block j) - dmin * sum_j mn_j * sum_j(q).
+void dot8_q4_k_generic(const uint8_t* g, const uint8_t* a, int64_t n, float* y8) {
+  for (int r = 0; r < 8; ++r) y8[r] = 0;
+  for (int64_t b = 0; b < n / QKK; ++b, g += Q4_K_X8_BLOCK, a += Q8K_BYTES) {
+    float da;
+    std::memcpy(&da, a, 4);
+    const auto* qa = reinterpret_cast<const int8_t*>(a + Q8K_QS);
+    int16_t bs[16];
+    std::memcpy(bs, a + Q8K_BSUMS, 32);
+    for (int r = 0; r < 8; ++r) {
+      uint8_t s[12], q[128];
+      q4_k_x8_row(g, r, s, q);
+      int32_t sumi = 0, mins = 0;
+      for (int j = 0; j < 8; ++j) {
+        int sc, mn;
+        scale_min_k4(s, j, sc, mn);
+        const int shift = (j % 2) * 4;
+        int32_t acc = 0;
+        for (int i = 0; i < 32; ++i) acc += int32_t((q[32 * (j / 2) + i] >> shift) & 0xF) * qa[32 * j + i];
+        sumi += sc * acc;
+        mins += mn * (int32_t(bs[2 * j]) + bs[2 * j + 1]);
+      }
+      y8[r] += quants::load_half(g + 2 * r) * da * float(sumi) - quants::load_half(g + 16 + 2 * r) * da * float(mins);
+    }
+  }
+}
+
+#if defined(__x86_64__)
+// The eight rows' 6-bit scales (sc[0]: scales 0..3, sc[1]: 4..7) and minimums (mn[0], mn[1]), byte j of a
+// row's 32-bit lane being sub-block j (or 4 + j): the row kernel's scalar decoding on eight lanes.
+struct ScalesX8 {
+  __m256i sc[2], mn[2];
+};
+__attribute__((target("avx2,fma,f16c"))) inline ScalesX8 q4_k_x8_scales(const uint8_t* g) {
+  const __m256i u0 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(g + Q4K_X8_SCALES));
+  const __m256i u1 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(g + Q4K_X8_SCALES + 32));
+  const __m256i u2 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(g + Q4K_X8_SCALES + 64));
+  const __m256i m3f = _mm256_set1_epi8(0x3f), m0f = _mm256_set1_epi8(0x0f), m03 = _mm256_set1_epi8(0x03);
+  ScalesX8 s;
+  s.sc[0] = _mm256_and_si256(u0, m3f);
+  s.mn[0] = _mm256_and_si256(u1, m3f);
+  // 16-bit shifts: the masks keep each byte's own bits.
+  s.sc[1] = _mm256_or_si256(_mm256_and_si256(u2, m0f), _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(u0, 6), m03), 4));
+  s.mn[1] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(u2, 4), m0f),
+                            _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(u1, 6), m03), 4));
+  return s;
+}
+
+// Per row: sum_j mn_j * (the activation's sum over sub-block j), j < 8, as int32 lanes. The activation's
+// 16-sums become 32-sums S_j, paired (S0,S2), (S1,S3), (S4,S6), (S5,S7) as int16 and broadcast; each
+// minimum vector splits into its even and odd bytes as int16, and madd does the rest.
+__attribute__((target("avx2,fma,f16c"))) inline __m256i q4_k_x8_mins(const ScalesX8& s, const uint8_t* a) {
+  const __m256i s32 = _mm256_madd_epi16(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(a + Q8K_BSUMS)),
+                                        _mm256_set1_epi16(1));  // [S0..S3 | S4..S7]
+  const __m256i p = _mm256_packs_epi32(_mm256_shuffle_epi32(s32, 0xD8), _mm256_setzero_si256());  // |S| <= 32*127
+  const __m256i p02 = _mm256_permutevar8x32_epi32(p, _mm256_set1_epi32(0));
+  const __m256i p13 = _mm256_permutevar8x32_epi32(p, _mm256_set1_epi32(1));
+  const __m256i p46 = _mm256_permutevar8x32_epi32(p, _mm256_set1_epi32(4));
+  const __m256i p57 = _mm256_permutevar8x32_epi32(p, _mm256_set1_epi32(5));
+  const __m256i even = _mm256_set1_epi16(0x00ff);
+  __m256i m = _mm256_madd_epi16(_mm256_and_si256(s.mn[0], even), p02);
+  m = _mm256_add_epi32(m, _mm256_madd_epi16(_mm256_srli_epi16(s.mn[0], 8), p13));
+  m = _mm256_add_epi32(m, _mm256_madd_epi16(_mm256_and_si256(s.mn[1], even), p46));
+  return _mm256_add_epi32(m, _mm256_madd_epi16(_mm256_srli_epi16(s.mn[1], 8), p57));
+}
+
+// Byte j of each 32-bit lane of v, as int16 in both halves of the lane (AVX2 madd) or as int32 (VNNI).
+__attribute__((target("avx2,fma,f16c"))) inline __m256i lane_byte16(__m256i v, int j) {
+  const char z = char(0x80);
+  const __m128i m = _mm_setr_epi8(char(j), z, char(j), z, char(4 + j), z, char(4 + j), z, char(8 + j), z, char(8 + j), z,
+                                  char(12 + j), z, char(12 + j), z);
+  return _mm256_shuffle_epi8(v, _mm256_broadcastsi128_si256(m));
+}
+__attribute__((target("avx2,fma,f16c"))) inline __m256i lane_byte32(__m256i v, int j) {
+  const char z = char(0x80);
+  const __m128i m = _mm_setr_epi8(char(j), z, z, z, char(4 + j), z, z, z, char(8 + j), z, z, z, char(12 + j), z, z, z);
+  return _mm256_shuffle_epi8(v, _mm256_broadcastsi128_si256(m));
+}
+__attribute__((target("avx2,fma,f16c"))) inline __m256i bcast4(const uint8_t* p) {
+  int32_t x;
+  std::memcpy(&x, p, 4);
+  return _mm256_set1_epi32(x);
+}
+
+// The float part of a super-block: acc += d8 * da * sumi - dmin8 * da * mins (a row per lane).
+__attribute__((target("avx2,fma,f16c"))) inline __m256 q4_k_x8_finish(__m256 acc, const uint8_t* g, const uint8_t* a,
+                                                                      __m256i sumi, __m256i mins) {
+  float da;
+  std::memcpy(&da, a, 4);
+  const __m256 vda = _mm256_set1_ps(da);
+  const __m256 d8 = _mm256_mul_ps(_mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(g))), vda);
+  const __m256 m8 = _mm256_mul_ps(_mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(g + 16))), vda);
+  acc = _mm256_fmadd_ps(d8, _mm256_cvtepi32_ps(sumi), acc);
+  return _mm256_fnmadd_ps(m8, _mm256_cvtepi32_ps(mins), acc);
+}
+
+// AVX2: per sub-block, the eight maddubs products (pair sums of nibble * activation, |.| <= 2*15*127) add up
+// in int16 (|.| <= 16*15*127 < 32768), and one madd with the row's scale (int16 in both halves of the
+// lane) both finishes the pair sums and applies the scale.
+__attribute__((target("avx2,fma,f16c"))) void dot8_q4_k_avx2(const uint8_t* g, const uint8_t* a, int64_t n, float* y8) {
+  const __m256i m4 = _mm256_set1_epi8(0xF);
+  __m256 acc = _mm256_setzero_ps();
+  for (int64_t b = 0; b < n / QKK; ++b, g += Q4_K_X8_BLOCK, a += Q8K_BYTES) {
+    const ScalesX8 s = q4_k_x8_scales(g);
+    const uint8_t* qa = a + Q8K_QS;
+    __m256i sumi = _mm256_setzero_si256();
+#pragma GCC unroll 4
+    for (int c = 0; c < 4; ++c) {
+      const uint8_t* q = g + Q4K_X8_QS + 256 * c;
+      __m256i lo16 = _mm256_setzero_si256(), hi16 = _mm256_setzero_si256();
+#pragma GCC unroll 8
+      for (int p = 0; p < 8; ++p) {
+        const __m256i v = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(q + 32 * p));
+        lo16 = _mm256_add_epi16(lo16, _mm256_maddubs_epi16(_mm256_and_si256(v, m4), bcast4(qa + 64 * c + 4 * p)));
+        hi16 = _mm256_add_epi16(hi16, _mm256_maddubs_epi16(_mm256_and_si256(_mm256_srli_epi16(v, 4), m4),
+                                                           bcast4(qa + 64 * c + 32 + 4 * p)));
+      }
+      const __m256i sv = s.sc[c / 2];
+      sumi = _mm256_add_epi32(sumi, _mm256_madd_epi16(lo16, lane_byte16(sv, 2 * (c % 2))));
+      sumi = _mm256_add_epi32(sumi, _mm256_madd_epi16(hi16, lane_byte16(sv, 2 * (c % 2) + 1)));
+    }
+    acc = q4_k_x8_finish(acc, g, a, sumi, q4_k_x8_mins(s, a));
+  }
+  _mm256_storeu_ps(y8, acc);
+}
+
+// AVX-512 VNNI (256-bit): vpdpbusd sums each sub-block in int32 lanes; one vpmulld applies the scale. The
+// high nibbles stay in place (16 times their value: no shift per vector) and their sums are divided by 16
+// exactly once per sub-block (|sum| <= 32*240*127, times 63 and eight sub-blocks still inside int32).
+HEARTH_VNNI_TARGET void dot8_q4_k_vnni(const uint8_t* g, const uint8_t* a, int64_t n, float* y8) {
+  const __m256i m4 = _mm256_set1_epi8(0xF);
+  __m256 acc = _mm256_setzero_ps();
+  for (int64_t b = 0; b < n / QKK; ++b, g += Q4_K_X8_BLOCK, a += Q8K_BYTES) {
+    const ScalesX8 s = q4_k_x8_scales(g);
+    const uint8_t* qa = a + Q8K_QS;
+    __m256i sumi = _mm256_setzero_si256();
+#pragma GCC unroll 4
+    for (int c = 0; c < 4; ++c) {
+      const uint8_t* q = g + Q4K_X8_QS + 256 * c;
+      __m256i lo = _mm256_setzero_si256(), hi = _mm256_setzero_si256();
+#pragma GCC unroll 8
+      for (int p = 0; p < 8; ++p) {
+        const __m256i v = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(q + 32 * p));
+        lo = _mm256_dpbusd_epi32(lo, _mm256_and_si256(v, m4), bcast4(qa + 64 * c + 4 * p));
+        hi = _mm256_dpbusd_epi32(hi, _mm256_andnot_si256(m4, v), bcast4(qa + 64 * c + 32 + 4 * p));
+      }
+      const __m256i sv = s.sc[c / 2];
+      sumi = _mm256_add_epi32(sumi, _mm256_mullo_epi32(lo, lane_byte32(sv, 2 * (c % 2))));
+      sumi = _mm256_add_epi32(sumi, _mm256_mullo_epi32(_mm256_srai_epi32(hi, 4), lane_byte32(sv, 2 * (c % 2) + 1)));
+    }
+    acc = q4_k_x8_finish(acc, g, a, sumi, q4_k_x8_mins(s, a));
+  }
+  _mm256_storeu_ps(y8, acc);
+}
+#endif
+
+// ---- Q6_K x8 (see quant-dot.h), against the Q8K activation of the row kernels (shared with them).
+constexpr uint64_t Q6K_X8_SCALES = 16, Q6K_X8_Q = 16 + 32 * 4;
+
+// The integer definition: per row, d * sum_j sc_j * ((u - 32) . q over the 16 values of sub-block j).
+void dot8_q6_k_generic(const uint8_t* g, const uint8_t* a, int64_t n, float* y8) {
+  for (int r = 0; r < 8; ++r) y8[r] = 0;
+  for (int64_t b = 0; b < n / QKK; ++b, g += Q6_K_X8_BLOCK, a += Q8K_BYTES) {
+    float da;
+    std::memcpy(&da, a, 4);
+    const auto* qa = reinterpret_cast<const int8_t*>(a + Q8K_QS);
+    for (int r = 0; r < 8; ++r) {
+      uint8_t blk[quants::Q6_K_BYTES];
+      unpack_q6_k_x8(g, QKK, r, blk);
+      const uint8_t* ql = blk;
+      const uint8_t* qh = blk + 128;
+      const auto* sc = reinterpret_cast<const int8_t*>(blk + 192);
+      int32_t sumi = 0;
+      for (int v = 0; v < QKK; ++v) {
+        const int c = v / 128, k = (v % 128) / 32, i = v % 32;
+        const int low = (ql[64 * c + 32 * (k % 2) + i] >> (4 * (k / 2))) & 0xF;
+        const int high = (qh[32 * c + i] >> (2 * k)) & 3;
+        sumi += sc[v / 16] * (low + 16 * high - 32) * qa[v];
+      }
+      y8[r] += quants::load_half(g + 2 * r) * da * float(sumi);
+    }
+  }
+}
+
+#if defined(__x86_64__)
+// Byte j of each 32-bit lane of v, sign-extended to the lane.
+__attribute__((target("avx2,fma,f16c"))) inline __m256i lane_sbyte32(__m256i v, int j) {
+  const char z = char(0x80);
+  const __m128i m = _mm_setr_epi8(z, z, z, char(j), z, z, z, char(4 + j), z, z, z, char(8 + j), z, z, z, char(12 + j));
+  return _mm256_srai_epi32(_mm256_shuffle_epi8(v, _mm256_broadcastsi128_si256(m)), 24);
+}
+// acc (a row per int32 lane) += the dots of v0 and v1 (four unsigned bytes < 64 a lane) with the four
+// activation bytes at a0 and a1. AVX2: the two maddubs pair sums (each |.| <= 2*63*127) add in int16.
+__attribute__((target("avx2,fma,f16c"))) inline __m256i dot4x2_avx2(__m256i acc, __m256i v0, const uint8_t* a0, __m256i v1,
+                                                                    const uint8_t* a1) {
+  const __m256i p = _mm256_add_epi16(_mm256_maddubs_epi16(v0, bcast4(a0)), _mm256_maddubs_epi16(v1, bcast4(a1)));
+  return _mm256_add_epi32(acc, _mm256_madd_epi16(p, _mm256_set1_epi16(1)));
+}
+HEARTH_VNNI_TARGET inline __m256i dot4x2_vnni(__m256i acc, __m256i v0, const uint8_t* a0, __m256i v1, const uint8_t* a1) {
+  return _mm256_dpbusd_epi32(_mm256_dpbusd_epi32(acc, v0, bcast4(a0)), v1, bcast4(a1));
+}
+
+// Per half h of chunk c (values 128c + 32k + 16h + 0..15 for the quarters k = 0..3, i.e. sub-blocks
+// 8c + 2k + h): four word positions p, each giving the four quarters' values from two ql words and one
+// qh word (the row kernel's bit moves, on eight rows). Each sub-block's sum starts at -32 times the
+// activation's 16-sum (the stored values are q + 32), then takes the row's scale with one vpmulld.
+#define HEARTH_DOT8_Q6_K_BODY(DOT4X2)                                                                        \
+  const __m256i m4 = _mm256_set1_epi8(0xF), m30 = _mm256_set1_epi8(0x30);                                   \
+  __m256 acc = _mm256_setzero_ps();                                                                         \
+  for (int64_t b = 0; b < n / QKK; ++b, g += Q6_K_X8_BLOCK, a += Q8K_BYTES) {                               \
+    int32_t init[16];                                                                                       \
+    for (int j = 0; j < 16; ++j) {                                                                          \
+      int16_t bs;                                                                                           \
+      std::memcpy(&bs, a + Q8K_BSUMS + 2 * j, 2);                                                           \
+      init[j] = -32 * int32_t(bs);                                                                          \
+    }                                                                                                       \
+    const uint8_t* qa = a + Q8K_QS;                                                                         \
+    __m256i sumi = _mm256_setzero_si256();                                                                  \
+    _Pragma("GCC unroll 2") for (int c = 0; c < 2; ++c) {                                                   \
+      _Pragma("GCC unroll 2") for (int h = 0; h < 2; ++h) {                                                 \
+        __m256i s[4];                                                                                       \
+        for (int k = 0; k < 4; ++k) s[k] = _mm256_set1_epi32(init[8 * c + 2 * k + h]);                      \
+        _Pragma("GCC unroll 2") for (int p = 4 * h; p < 4 * h + 4; p += 2) {                                \
+          __m256i q[2][4];                                                                                  \
+          for (int e = 0; e < 2; ++e) {                                                                     \
+            const uint8_t* step = g + Q6K_X8_Q + 96 * (8 * c + p + e);                                      \
+            const __m256i A = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(step));                  \
+            const __m256i B = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(step + 32));             \
+            const __m256i H = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(step + 64));             \
+            q[e][0] = _mm256_or_si256(_mm256_and_si256(A, m4), _mm256_and_si256(_mm256_slli_epi16(H, 4), m30));               \
+            q[e][1] = _mm256_or_si256(_mm256_and_si256(B, m4), _mm256_and_si256(_mm256_slli_epi16(H, 2), m30));               \
+            q[e][2] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(A, 4), m4), _mm256_and_si256(H, m30));               \
+            q[e][3] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(B, 4), m4),                                          \
+                                      _mm256_and_si256(_mm256_srli_epi16(H, 2), m30));                                        \
+          }                                                                                                 \
+          for (int k = 0; k < 4; ++k) {                                                                     \
+            const uint8_t* ak = qa + 128 * c + 32 * k + 4 * p;                                              \
+            s[k] = DOT4X2(s[k], q[0][k], ak, q[1][k], ak + 4);                                              \
+          }                                                                                                 \
+        }                                                                                                   \
+        for (int k = 0; k < 4; ++k) {                                                                       \
+          const int j = 8 * c + 2 * k + h;                                                                  \
+          const __m256i sc = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(g + Q6K_X8_SCALES + 32 * (j / 4))); \
+          sumi = _mm256_add_epi32(sumi, _mm256_mullo_epi32(s[k], lane_sbyte32(sc, j % 4)));                 \
+        }                                                                                                   \
+      }                                                                                                     \
+    }                                                                                                       \
+    float da;                                                                                               \
+    std::memcpy(&da, a, 4);                                                                                 \
+    const __m256 d8 = _mm256_mul_ps(_mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(g))), _mm256_set1_ps(da)); \
+    acc = _mm256_fmadd_ps(d8, _mm256_cvtepi32_ps(sumi), acc);                                               \
+  }                                                                                                         \
+  _mm256_storeu_ps(y8, acc);
+
+__attribute__((target("avx2,fma,f16c"))) void dot8_q6_k_avx2(const uint8_t* g, const uint8_t* a, int64_t n, float* y8) {
+  HEARTH_DOT8_Q6_K_BODY(dot4x2_avx2)
+}
+HEARTH_VNNI_TARGET void dot8_q6_k_vnni(const uint8_t* g, const uint8_t* a, int64_t n, float* y8) {
+  HEARTH_DOT8_Q6_K_BODY(dot4x2_vnni)
+}
+#undef HEARTH_DOT8_Q6_K_BODY
+#endif
+
 // ---- F16 rows against the F32 activation (copied as is): F16C conversion inside the dot.
 void copy_act_f32(const float* x, uint8_t* dst, int64_t n) { std::memcpy(dst, x, size_t(n) * 4); }
 float dot_f16_generic(const uint8_t* w, const uint8_t* a, int64_t n) {
@@ -557,6 +834,10 @@ void act_block_q8k(const uint8_t* act, int64_t, int64_t b, float* d, const int8_
   *q = reinterpret_cast<const int8_t*>(act + b * Q8K_BYTES + Q8K_QS);
 }
 
+#define Q4_0_X8 repack_q4_0_x8, unpack_q4_0_x8
+#define Q4_K_X8 repack_q4_k_x8, unpack_q4_k_x8
+#define Q6_K_X8 repack_q6_k_x8, unpack_q6_k_x8
+
 // Every kernel, by type: the portable one first, then the SIMD ones in rising order of preference.
 struct Table {
   std::vector<QuantDot> f16, q8_0, q4_0, q4_k, q6_k;
@@ -566,7 +847,9 @@ struct Table {
     q4_0.push_back({GgmlType::Q4_0, QK, ACT_BYTES, quantize_act_q8, dot_q4_0_generic, act_block_q8});
     q4_k.push_back({GgmlType::Q4_K, QKK, ACT_K_BYTES, prepare_act_k, dot_q4_k_generic});
     q6_k.push_back({GgmlType::Q6_K, QKK, ACT_K_BYTES, prepare_act_k, dot_q6_k_generic});
-    q4_0_x8.push_back({GgmlType::Q4_0, QK, ACT_X8_BYTES, quantize_act_x8_generic, dot8_q4_0_generic, act_block_x8, "generic"});
+    q4_0_x8.push_back({GgmlType::Q4_0, QK, ACT_X8_BYTES, quantize_act_x8_generic, dot8_q4_0_generic, act_block_x8, Q4_0_X8, "generic"});
+    q4_k_x8.push_back({GgmlType::Q4_K, QKK, Q8K_BYTES, quantize_act_q8k, dot8_q4_k_generic, act_block_q8k, Q4_K_X8, "generic"});
+    q6_k_x8.push_back({GgmlType::Q6_K, QKK, Q8K_BYTES, quantize_act_q8k, dot8_q6_k_generic, act_block_q8k, Q6_K_X8, "generic"});
 #if defined(__x86_64__)
     if (cpu::has_avx2_fma_f16c()) {
       f16.push_back({GgmlType::F16, 8, 32, copy_act_f32, dot_f16_avx2, nullptr, "avx2"});
@@ -575,13 +858,26 @@ struct Table {
       // K-quants switch to the integer path, with its own activation format.
       q4_k.push_back({GgmlType::Q4_K, QKK, Q8K_BYTES, quantize_act_q8k_avx2, dot_q4_k_q8k_avx2, act_block_q8k, "avx2"});
       q6_k.push_back({GgmlType::Q6_K, QKK, Q8K_BYTES, quantize_act_q8k_avx2, dot_q6_k_q8k_avx2, act_block_q8k, "avx2"});
-      q4_0_x8.push_back({GgmlType::Q4_0, QK, ACT_X8_BYTES, quantize_act_x8_avx2, dot8_q4_0_avx2, act_block_x8, "avx2"});
+      q4_0_x8.push_back({GgmlType::Q4_0, QK, ACT_X8_BYTES, quantize_act_x8_avx2, dot8_q4_0_avx2, act_block_x8, Q4_0_X8, "avx2"});
+      q4_k_x8.push_back({GgmlType::Q4_K, QKK, Q8K_BYTES, quantize_act_q8k_avx2, dot8_q4_k_avx2, act_block_q8k, Q4_K_X8, "avx2"});
+      q6_k_x8.push_back({GgmlType::Q6_K, QKK, Q8K_BYTES, quantize_act_q8k_avx2, dot8_q6_k_avx2, act_block_q8k, Q6_K_X8, "avx2", false});
     }
-    if (cpu::has_avx512_vnni())
-      q4_0_x8.push_back({GgmlType::Q4_0, QK, ACT_X8_BYTES, quantize_act_x8_avx2, dot8_q4_0_vnni, act_block_x8, "avx512-vnni"});
+    if (cpu::has_avx512_vnni()) {
+      q4_0_x8.push_back({GgmlType::Q4_0, QK, ACT_X8_BYTES, quantize_act_x8_avx2, dot8_q4_0_vnni, act_block_x8, Q4_0_X8, "avx512-vnni"});
+      q4_k_x8.push_back({GgmlType::Q4_K, QKK, Q8K_BYTES, quantize_act_q8k_avx2, dot8_q4_k_vnni, act_block_q8k, Q4_K_X8, "avx512-vnni"});
+      q6_k_x8.push_back({GgmlType::Q6_K, QKK, Q8K_BYTES, quantize_act_q8k_avx2, dot8_q6_k_vnni, act_block_q8k, Q6_K_X8, "avx512-vnni"});
+    }
 #endif
   }
-  std::vector<QuantDotX8> q4_0_x8;
+  std::vector<QuantDotX8> q4_0_x8, q4_k_x8, q6_k_x8;
+  const std::vector<QuantDotX8>* x8_of(GgmlType type) const {
+    switch (type) {
+      case GgmlType::Q4_0: return &q4_0_x8;
+      case GgmlType::Q4_K: return &q4_k_x8;
+      case GgmlType::Q6_K: return &q6_k_x8;
+      default: return nullptr;
+    }
+  }
   const std::vector<QuantDot>* of(GgmlType type) const {
     switch (type) {
       case GgmlType::F16: return &f16;
@@ -628,15 +924,66 @@ void unpack_q4_0_x8(const uint8_t* group, int64_t k, int r, uint8_t* row) {
   }
 }
 
+void repack_q4_k_x8(const uint8_t* rows, uint64_t row_bytes, int64_t k, uint8_t* group) {
+  for (int64_t b = 0; b < k / QKK; ++b, group += Q4_K_X8_BLOCK) {
+    for (int r = 0; r < 8; ++r) {
+      const uint8_t* blk = rows + uint64_t(r) * row_bytes + uint64_t(b) * quants::Q4_K_BYTES;
+      std::memcpy(group + 2 * r, blk, 2);
+      std::memcpy(group + 16 + 2 * r, blk + 2, 2);
+      for (int w = 0; w < 35; ++w) std::memcpy(group + 32 + 32 * w + 4 * r, blk + 4 + 4 * w, 4);
+    }
+  }
+}
+
+void unpack_q4_k_x8(const uint8_t* group, int64_t k, int r, uint8_t* row) {
+  for (int64_t b = 0; b < k / QKK; ++b, group += Q4_K_X8_BLOCK, row += quants::Q4_K_BYTES) {
+    std::memcpy(row, group + 2 * r, 2);
+    std::memcpy(row + 2, group + 16 + 2 * r, 2);
+    for (int w = 0; w < 35; ++w) std::memcpy(row + 4 + 4 * w, group + 32 + 32 * w + 4 * r, 4);
+  }
+}
+
+// Q6_K stores d last; the group puts the eight d first, the scale words, then for each (c, p) the three
+// words one step of the kernel reads (ql 32-byte word 16c+p, ql word 16c+8+p, qh word 8c+p), so the
+// kernel reads a super-block front to back.
+inline uint64_t q6_k_x8_word(int w) {  // the row's word w (0..31 ql, 32..47 qh) -> its 32-byte slot
+  if (w < 32) return 16 + 128 + 96 * uint64_t(8 * (w / 16) + w % 8) + 32 * uint64_t((w % 16) / 8);
+  return 16 + 128 + 96 * uint64_t(8 * ((w - 32) / 8) + (w - 32) % 8) + 64;
+}
+
+void repack_q6_k_x8(const uint8_t* rows, uint64_t row_bytes, int64_t k, uint8_t* group) {
+  for (int64_t b = 0; b < k / QKK; ++b, group += Q6_K_X8_BLOCK) {
+    for (int r = 0; r < 8; ++r) {
+      const uint8_t* blk = rows + uint64_t(r) * row_bytes + uint64_t(b) * quants::Q6_K_BYTES;
+      std::memcpy(group + 2 * r, blk + 208, 2);
+      for (int w = 0; w < 4; ++w) std::memcpy(group + 16 + 32 * w + 4 * r, blk + 192 + 4 * w, 4);
+      for (int w = 0; w < 48; ++w) std::memcpy(group + q6_k_x8_word(w) + 4 * r, blk + 4 * w, 4);
+    }
+  }
+}
+
+void unpack_q6_k_x8(const uint8_t* group, int64_t k, int r, uint8_t* row) {
+  for (int64_t b = 0; b < k / QKK; ++b, group += Q6_K_X8_BLOCK, row += quants::Q6_K_BYTES) {
+    std::memcpy(row + 208, group + 2 * r, 2);
+    for (int w = 0; w < 4; ++w) std::memcpy(row + 192 + 4 * w, group + 16 + 32 * w + 4 * r, 4);
+    for (int w = 0; w < 48; ++w) std::memcpy(row + 4 * w, group + q6_k_x8_word(w) + 4 * r, 4);
+  }
+}
+
 const QuantDotX8* quant_dot_x8_for(GgmlType type) {
-  const auto& v = table().q4_0_x8;
-  return type == GgmlType::Q4_0 && v.size() > 1 ? &v.back() : nullptr;
+  const auto* v = table().x8_of(type);
+  return v && v->size() > 1 && v->back().decode ? &v->back() : nullptr;
+}
+
+const QuantDotX8* quant_dot_x8_generic_for(GgmlType type) {
+  const auto* v = table().x8_of(type);
+  return v ? &v->front() : nullptr;
 }
 
 std::vector<const QuantDotX8*> quant_dot_x8_variants(GgmlType type) {
   std::vector<const QuantDotX8*> out;
-  if (type == GgmlType::Q4_0)
-    for (const QuantDotX8& q : table().q4_0_x8) out.push_back(&q);
+  if (const auto* v = table().x8_of(type))
+    for (const QuantDotX8& q : *v) out.push_back(&q);
   return out;
 }
 

@@ -43,22 +43,41 @@ std::vector<const QuantDot*> quant_dot_variants(GgmlType type);
 constexpr uint64_t Q8K_ACT_BYTES = 4 + 32 + 256;
 void quantize_act_q8k(const float* x, uint8_t* dst, int64_t n);
 
-// ---- Q4_0 matrices repacked eight rows at a time (decoding).
-// A row-at-a-time Q4_0 dot spends most of its time on each block's float work (scale conversion, int to
-// float, FMA), not on the nibbles. With eight rows interleaved, one 32-bit lane of an integer dot
-// product belongs to one row: the activation's four bytes are broadcast to all lanes, the eight rows'
-// scales are one 16-byte load, and a block costs the float work once for eight rows.
-//
-// Layout of a group of 8 rows (X8_ROWS), per 32-value block b (Q4_0_X8_BLOCK bytes): the 8 rows' F16
-// scales, then 4 chunks of 32 bytes; chunk c holds bytes 4c..4c+3 of each row's 16 nibble bytes, row 0
-// first. (Low nibbles of chunk c are values 4c..4c+3 of each row, high nibbles values 16+4c..16+4c+3.)
+// ---- Matrices repacked eight rows at a time (decoding): Q4_0, Q4_K, Q6_K.
+// A row-at-a-time dot spends much of its time on each block's float and scale work (scale conversion,
+// int to float, FMA, decoding a K-quant's packed scales), not on the values. With eight rows interleaved,
+// one 32-bit lane of an integer dot product belongs to one row: the activation's four bytes are broadcast
+// to all lanes, the eight rows' scales are one load, and a block costs that work once for eight rows.
+// A group keeps the stored bytes (8 * row_bytes), only their order changes.
 constexpr int64_t X8_ROWS = 8;
+
+// Q4_0, per 32-value block b (Q4_0_X8_BLOCK bytes): the 8 rows' F16 scales, then 4 chunks of 32 bytes;
+// chunk c holds bytes 4c..4c+3 of each row's 16 nibble bytes, row 0 first. (Low nibbles of chunk c are
+// values 4c..4c+3 of each row, high nibbles values 16+4c..16+4c+3.)
 constexpr uint64_t Q4_0_X8_BLOCK = 16 + 128;
 
-// Interleaves 8 stored Q4_0 rows of k values (row r at rows + r * row_bytes) into one group.
+// Q4_K, per 256-value super-block (Q4_K_X8_BLOCK bytes): the 8 rows' F16 d, their 8 F16 dmin, then the
+// rest of each row's block (12 scale bytes, 128 nibble bytes) as 35 four-byte words interleaved: word w of
+// row r at 32 + 32 w + 4 r. So words 0..2 are the packed 6-bit scales and minimums (one 32-byte vector each,
+// a row per 32-bit lane, decoded for eight rows at once) and word 3 + 8c + p holds nibble bytes 32c+4p..+3:
+// low nibbles values 64c+4p..+3 (sub-block 2c), high nibbles values 64c+32+4p..+3 (sub-block 2c+1).
+constexpr uint64_t Q4_K_X8_BLOCK = 8 * (2 + 2 + 12 + 128);
+
+// Q6_K, per 256-value super-block (Q6_K_X8_BLOCK bytes): the 8 rows' F16 d, then each row's 16 int8 scales,
+// 128 low-nibble bytes (ql) and 64 high-bit bytes (qh) as 52 four-byte words interleaved in 32-byte slots
+// (row r at 4 r): slots 0..3 the scale words, then 16 steps of three slots in the order the kernel reads
+// them: step 8c+p (c < 2, p < 8) holds ql bytes 64c+4p.., ql bytes 64c+32+4p.., qh bytes 32c+4p..; those
+// give values 128c+32k+4p..+3 of quarters k = 0..3.
+constexpr uint64_t Q6_K_X8_BLOCK = 8 * (128 + 64 + 16 + 2);
+
+// Interleaves 8 stored rows of k values (row r at rows + r * row_bytes) into one group, and back: row r
+// (0..7) of a group in the stored layout (row_bytes bytes).
 void repack_q4_0_x8(const uint8_t* rows, uint64_t row_bytes, int64_t k, uint8_t* group);
-// Row r (0..7) of a group, back in the stored Q4_0 layout (row_bytes bytes).
 void unpack_q4_0_x8(const uint8_t* group, int64_t k, int r, uint8_t* row);
+void repack_q4_k_x8(const uint8_t* rows, uint64_t row_bytes, int64_t k, uint8_t* group);
+void unpack_q4_k_x8(const uint8_t* group, int64_t k, int r, uint8_t* row);
+void repack_q6_k_x8(const uint8_t* rows, uint64_t row_bytes, int64_t k, uint8_t* group);
+void unpack_q6_k_x8(const uint8_t* group, int64_t k, int r, uint8_t* row);
 
 struct QuantDotX8 {
   GgmlType weight_type;
@@ -68,13 +87,22 @@ struct QuantDotX8 {
   // y8[r] = dot(row r of the group, activation) for r < 8.
   void (*dot8)(const uint8_t* group, const uint8_t* act, int64_t n, float* y8);
   void (*act_block)(const uint8_t* act, int64_t n, int64_t b, float* d, const int8_t** q);
+  void (*repack)(const uint8_t* rows, uint64_t row_bytes, int64_t k, uint8_t* group);
+  void (*unpack)(const uint8_t* group, int64_t k, int r, uint8_t* row);
   const char* isa;
+  // Whether decoding should use it: clearly faster (at least 1.3x from L2, bench-quant-dot) than the row
+  // kernel of the same instruction set. Q6_K's AVX2 version is not (about 1.2x: its bit assembly per value
+  // is the same work as the row kernel's), so AVX2-only CPUs keep Q6_K's stored rows.
+  bool decode = true;
   uint64_t act_row_bytes(int64_t n) const { return uint64_t(n / block) * act_block_bytes; }
 };
 
-// The best interleaved kernel this CPU has for `type` (Q4_0 only), or nullptr where it would not pay
-// (no AVX2): the caller then keeps the stored rows.
+// The best interleaved kernel this CPU has for `type`, or nullptr where it would not pay (no SIMD kernel,
+// or one not clearly faster than the row kernel): the caller then keeps the stored rows.
 const QuantDotX8* quant_dot_x8_for(GgmlType type);
+// The portable version, for every type with an interleaved layout whatever the CPU (its repack/unpack
+// serve any view with x8 set), or nullptr.
+const QuantDotX8* quant_dot_x8_generic_for(GgmlType type);
 // Every version this CPU can run, portable first (for tests and benchmarks).
 std::vector<const QuantDotX8*> quant_dot_x8_variants(GgmlType type);
 

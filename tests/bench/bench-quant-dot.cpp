@@ -4,7 +4,8 @@
  * AVX-512 VNNI), it times row dots of 2048-value rows (a) over a matrix that stays in the L2 cache,
  * which gives the kernel's compute rate, and (b) over a 256 MiB matrix read from memory once per pass,
  * which is what decoding does; both as GB/s of weight bytes. The bound for (b) is a plain single-thread
- * read (sum) of the same number of bytes, measured in the same run.
+ * read (sum) of the same number of bytes, measured in the same run. Types with an eight-row interleaved
+ * layout (quant_dot_x8_variants) also get rows for those kernels over the repacked matrices.
  *
  *   bench-quant-dot [--mib 256] [--types Q8_0,Q4_0,Q4_K,Q6_K,F16]
  *
@@ -91,10 +92,9 @@ double dot8_rate(const cpu::QuantDotX8& qd, const std::vector<uint8_t>& packed, 
   return double(packed.size()) / best / 1e9;
 }
 
-std::vector<uint8_t> repacked(const std::vector<uint8_t>& rows, uint64_t rb, int64_t k) {
+std::vector<uint8_t> repacked(const cpu::QuantDotX8& qd, const std::vector<uint8_t>& rows, uint64_t rb, int64_t k) {
   std::vector<uint8_t> out(rows.size() / (8 * rb) * 8 * rb);
-  for (size_t g = 0; g < out.size() / (8 * rb); ++g)
-    cpu::repack_q4_0_x8(rows.data() + 8 * rb * g, rb, k, out.data() + 8 * rb * g);
+  for (size_t g = 0; g < out.size() / (8 * rb); ++g) qd.repack(rows.data() + 8 * rb * g, rb, k, out.data() + 8 * rb * g);
   return out;
 }
 
@@ -157,8 +157,8 @@ int main(int argc, char** argv) {
     }
     const auto x8 = cpu::quant_dot_x8_variants(*t);
     if (!x8.empty()) {
-      small = repacked(small, rb, k);
-      big = repacked(big, rb, k);
+      small = repacked(*x8.front(), small, rb, k);
+      big = repacked(*x8.front(), big, rb, k);
       for (const cpu::QuantDotX8* qd : x8) {
         const double l2 = dot8_rate(*qd, small, rb, k, 200, &sink);
         const double mem = dot8_rate(*qd, big, rb, k, 3, &sink);

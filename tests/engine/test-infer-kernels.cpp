@@ -204,56 +204,70 @@ TEST(Kernels, ThreadPoolRunsEveryIndexOnce) {
   }), std::runtime_error);
 }
 
-// Q4_0 rows interleaved eight at a time: the repacking is lossless, every activation quantizer writes the
-// portable bytes, and every kernel gives each row's dot (a) as the integer definition over the same
-// activation says (float summation only) and (b) as the row-at-a-time portable kernel does.
-TEST(Kernels, Q4_0InterleavedRowsMatchRowKernel) {
-  const GgmlType t = GgmlType::Q4_0;
-  const auto variants = cpu::quant_dot_x8_variants(t);
-  ASSERT_FALSE(variants.empty());
-  const cpu::QuantDot* row_kernel = cpu::quant_dot_generic_for(t);
-  uint32_t seed = 500;
-  for (int64_t n : {32, 64, 96, 2048, 5632}) {
-    SCOPED_TRACE("n " + std::to_string(n));
-    auto w = randn(size_t(n * 8), seed++), x = randn(size_t(n), seed++);
-    for (int64_t r = 0; r < 8; ++r)
-      for (int64_t i = 0; i < n; ++i) w[size_t(r * n + i)] *= 0.01f * float(1 + r) * (i % 64 < 8 ? 5.0f : 1.0f);
-    for (int64_t i = 0; i < n; ++i) x[size_t(i)] *= i % 96 == 5 ? 20.0f : 1.0f;
-    const uint64_t rb = *row_nbytes(t, n);
-    std::vector<uint8_t> wq(rb * 8), group(rb * 8), back(rb);
-    ASSERT_TRUE(quantize(t, w.data(), wq.data(), n * 8));
-    cpu::repack_q4_0_x8(wq.data(), rb, n, group.data());
-    for (int r = 0; r < 8; ++r) {
-      cpu::unpack_q4_0_x8(group.data(), n, r, back.data());
-      ASSERT_TRUE(std::equal(back.begin(), back.end(), wq.begin() + long(r * rb))) << "row " << r;
+// Rows interleaved eight at a time (every type with such a layout): the repacking is lossless, every
+// activation quantizer writes the portable bytes, and every kernel gives each row's dot (a) as the integer
+// definition over the same activation says (float summation only) and (b) as each row-at-a-time kernel
+// with an integer activation does over its own activation of the same x.
+TEST(Kernels, InterleavedRowsMatchRowKernel) {
+  for (GgmlType t : {GgmlType::Q4_0, GgmlType::Q4_K, GgmlType::Q6_K}) {
+    SCOPED_TRACE(std::string(type_name(t)));
+    const auto variants = cpu::quant_dot_x8_variants(t);
+    if (t != GgmlType::Q6_K) {
+      ASSERT_FALSE(variants.empty());
     }
-    std::vector<float> wd(size_t(n * 8));
-    ASSERT_TRUE(dequantize(t, wq.data(), wd.data(), n * 8));
-    std::vector<uint8_t> xr(row_kernel->act_row_bytes(n));
-    row_kernel->quantize_act(x.data(), xr.data(), n);
-    std::vector<uint8_t> portable_act;
-    for (const cpu::QuantDotX8* qd : variants) {
-      SCOPED_TRACE(qd->isa);
-      std::vector<uint8_t> xq(qd->act_row_bytes(n));
-      qd->quantize_act(x.data(), xq.data(), n);
-      if (portable_act.empty()) portable_act = xq;
-      EXPECT_EQ(xq, portable_act);
-      float y8[8];
-      qd->dot8(group.data(), xq.data(), n, y8);
+    if (variants.empty()) continue;
+    const cpu::QuantDotX8* layout = cpu::quant_dot_x8_generic_for(t);
+    ASSERT_EQ(layout, variants.front());
+    uint32_t seed = 500;
+    const std::vector<int64_t> sizes = variants.front()->block == 32 ? std::vector<int64_t>{32, 64, 96, 2048, 5632}
+                                                                      : std::vector<int64_t>{256, 512, 2048, 5632};
+    for (int64_t n : sizes) {
+      SCOPED_TRACE("n " + std::to_string(n));
+      auto w = randn(size_t(n * 8), seed++), x = randn(size_t(n), seed++);
+      for (int64_t r = 0; r < 8; ++r)
+        for (int64_t i = 0; i < n; ++i) w[size_t(r * n + i)] *= 0.01f * float(1 + r) * (i % 64 < 8 ? 5.0f : 1.0f);
+      for (int64_t i = 0; i < n; ++i) x[size_t(i)] *= i % 96 == 5 ? 20.0f : 1.0f;
+      const uint64_t rb = *row_nbytes(t, n);
+      std::vector<uint8_t> wq(rb * 8), group(rb * 8), back(rb);
+      ASSERT_TRUE(quantize(t, w.data(), wq.data(), n * 8));
+      layout->repack(wq.data(), rb, n, group.data());
       for (int r = 0; r < 8; ++r) {
-        double want = 0, abs_terms = 0;
-        for (int64_t b = 0; b < n / 32; ++b) {
-          float d;
-          const int8_t* q = nullptr;
-          qd->act_block(xq.data(), n, b, &d, &q);
-          for (int64_t i = 0; i < 32; ++i) {
-            const double term = double(wd[size_t(r * n + b * 32 + i)]) * q[i] * d;
-            want += term;
-            abs_terms += std::abs(term);
+        layout->unpack(group.data(), n, r, back.data());
+        ASSERT_TRUE(std::equal(back.begin(), back.end(), wq.begin() + long(r * rb))) << "row " << r;
+      }
+      std::vector<float> wd(size_t(n * 8));
+      ASSERT_TRUE(dequantize(t, wq.data(), wd.data(), n * 8));
+      std::vector<uint8_t> portable_act;
+      for (const cpu::QuantDotX8* qd : variants) {
+        SCOPED_TRACE(qd->isa);
+        ASSERT_EQ(qd->repack, layout->repack);
+        std::vector<uint8_t> xq(qd->act_row_bytes(n));
+        qd->quantize_act(x.data(), xq.data(), n);
+        if (portable_act.empty()) portable_act = xq;
+        EXPECT_EQ(xq, portable_act);
+        float y8[8];
+        qd->dot8(group.data(), xq.data(), n, y8);
+        for (int r = 0; r < 8; ++r) {
+          double want = 0, abs_terms = 0;
+          for (int64_t b = 0; b < n / qd->block; ++b) {
+            float d;
+            const int8_t* q = nullptr;
+            qd->act_block(xq.data(), n, b, &d, &q);
+            for (int64_t i = 0; i < qd->block; ++i) {
+              const double term = double(wd[size_t(r * n + b * qd->block + i)]) * q[i] * d;
+              want += term;
+              abs_terms += std::abs(term);
+            }
+          }
+          EXPECT_NEAR(y8[r], want, 1e-5 * abs_terms + 1e-6) << "row " << r;
+          for (const cpu::QuantDot* row_kernel : cpu::quant_dot_variants(t)) {
+            if (!row_kernel->act_block) continue;  // F32 activation: a different rounding
+            std::vector<uint8_t> xr(row_kernel->act_row_bytes(n));
+            row_kernel->quantize_act(x.data(), xr.data(), n);
+            EXPECT_NEAR(y8[r], row_kernel->dot(wq.data() + r * rb, xr.data(), n), 1e-5 * abs_terms + 1e-6)
+                << "row " << r << " vs row kernel " << row_kernel->isa;
           }
         }
-        EXPECT_NEAR(y8[r], want, 1e-5 * abs_terms + 1e-6) << "row " << r;
-        EXPECT_NEAR(y8[r], row_kernel->dot(wq.data() + r * rb, xr.data(), n), 1e-5 * abs_terms + 1e-6) << "row " << r;
       }
     }
   }

@@ -18,12 +18,14 @@ using hearth::test::rel_diff;
 
 namespace {
 
-Model tiny_model(Architecture arch, const std::string& name, GgmlType type = GgmlType::F32) {
-  auto w = make_random_weights(tiny_params(arch), 3);
+Model tiny_model(Architecture arch, const std::string& name, GgmlType type = GgmlType::F32, int64_t n_embd = 64,
+                 bool q4_k_m_mix = false) {
+  auto w = make_random_weights(tiny_params(arch, n_embd), 3);
   EXPECT_TRUE(w);
   auto path = test::scratch("infer-" + name) / "m.gguf";
   GgufWriteOptions o;
   o.type = type;
+  o.q4_k_m_mix = q4_k_m_mix;
   EXPECT_TRUE(write_gguf_model(*w, path, o));
   auto m = open_model(path);
   EXPECT_TRUE(m) << m.error().to_string();
@@ -144,12 +146,12 @@ TEST(Infer, Cancel) {
   EXPECT_EQ(s->n_past(), 0);
 }
 
-// Decoding a Q4_0 model reads a copy of its matrices with rows interleaved eight at a time, shared by the
-// sessions on that model: two sessions (1 and 3 threads) decode the same logits, the second keeps working
-// after the first is gone, and a prompt evaluated at once (dequantized rows, through the stored layout or
-// the copy) agrees with the same prompt decoded token by token within the 8-bit activations' rounding.
-TEST(Infer, Q4_0DecodeCopySharedBetweenSessions) {
-  Model m = tiny_model(Architecture::llama, "q4-0-x8", GgmlType::Q4_0);
+// Decoding a Q4_0 or Q4_K_M-style model (Q4_K, Q6_K) reads a copy of its matrices with rows interleaved
+// eight at a time where that kernel pays (quant_dot_x8_for), shared by the sessions on that model: two
+// sessions (1 and 3 threads) decode the same logits, the second keeps working after the first is gone,
+// and a prompt evaluated at once (dequantized rows, through the stored layout or the copy) agrees with
+// the same prompt decoded token by token within the 8-bit activations' rounding.
+void check_decode_copy_shared(const Model& m) {
   auto a = session(m, 1), b = session(m, 3);
   std::vector<float> la, lb, batch;
   for (TokenId t : TOKS) {
@@ -166,4 +168,12 @@ TEST(Infer, Q4_0DecodeCopySharedBetweenSessions) {
   auto c = session(m, 2);
   ASSERT_TRUE(c->eval(TOKS, &batch));
   EXPECT_LT(rel_diff(batch, la), 5e-2);
+}
+
+TEST(Infer, Q4_0DecodeCopySharedBetweenSessions) {
+  check_decode_copy_shared(tiny_model(Architecture::llama, "q4-0-x8", GgmlType::Q4_0));
+}
+
+TEST(Infer, Q4_K_MDecodeCopySharedBetweenSessions) {
+  check_decode_copy_shared(tiny_model(Architecture::llama, "q4-k-m-x8", GgmlType::Q4_K, 256, true));
 }
