@@ -21,8 +21,9 @@ namespace {
 
 using namespace detail;
 
-// One block per row (grid-stride).
-__global__ void rmsnorm_forward_kernel(float* __restrict__ y, float* __restrict__ rstd, const float* __restrict__ x,
+// One block per row (grid-stride). y may be x: each element is read and written by one thread, after the
+// row's sum of squares is complete.
+__global__ void rmsnorm_forward_kernel(float* y, float* __restrict__ rstd, const float* x,
                                        const float* __restrict__ w, int64_t n, int64_t d, float eps) {
   __shared__ double sh[THREADS];
   for (int64_t r = blockIdx.x; r < n; r += gridDim.x) {
@@ -74,7 +75,8 @@ __global__ void rmsnorm_dw_sum_kernel(float* __restrict__ dw, const float* __res
   dw[i] += acc;
 }
 
-__global__ void swiglu_forward_kernel(float* __restrict__ h, const float* __restrict__ g, const float* __restrict__ u,
+// h may be gate or up (in place).
+__global__ void swiglu_forward_kernel(float* h, const float* g, const float* u,
                                       int64_t n) {
   for (int64_t i = int64_t(blockIdx.x) * blockDim.x + threadIdx.x; i < n; i += int64_t(gridDim.x) * blockDim.x) {
     const float gi = g[i];

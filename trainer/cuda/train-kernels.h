@@ -97,7 +97,7 @@ cudaError_t cross_entropy(const void* logits, DType logits_type, void* dlogits, 
 // ---- Normalization, activation, position -----------------------------------------------------------
 
 // As ops::rmsnorm_forward: y = x · rstd · w with rstd = 1/sqrt(mean(x²) + eps) (sum of squares in
-// double); rstd (n, may be null) is kept for the backward pass.
+// double); rstd (n, may be null) is kept for the backward pass. In place (y == x) allowed.
 cudaError_t rmsnorm_forward(float* y, float* rstd, const float* x, const float* w, int64_t n, int64_t d, float eps,
                             cudaStream_t stream);
 // As ops::rmsnorm_backward: dx (n, d) += rstd·w·dy - c·x with c = f32(Σ dy·w·x · rstd³ / d) (sum in
@@ -110,7 +110,7 @@ cudaError_t rmsnorm_backward(float* dx, float* dw, const float* dy, const float*
                              int64_t n, int64_t d, float* partials, cudaStream_t stream);
 
 // As ops::swiglu_forward / swiglu_backward: h = silu(g)·u; dg += dh·u·σ(g)·(1 + g(1 - σ(g))),
-// du += dh·g·σ(g) (either may be null).
+// du += dh·g·σ(g) (either may be null). The forward may write over gate or up.
 cudaError_t swiglu_forward(float* h, const float* gate, const float* up, int64_t n, cudaStream_t stream);
 cudaError_t swiglu_backward(float* dgate, float* dup, const float* dh, const float* gate, const float* up, int64_t n,
                             cudaStream_t stream);
