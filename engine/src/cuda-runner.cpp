@@ -326,7 +326,11 @@ struct CudaRunner::State {
   // Captures one decode step (n = 1, logits of that token) into decode_graph. False (graphs then stay
   // off for this runner) when capture or instantiation fails; the reason goes to stderr when verbose.
   bool capture_decode_graph() {
-    HEARTH_CU(cudaStreamBeginCapture(stream, cudaStreamCaptureModeThreadLocal));
+    if (cudaError_t e = cudaStreamBeginCapture(stream, cudaStreamCaptureModeThreadLocal); e != cudaSuccess) {
+      cudaGetLastError();
+      if (verbose) std::fprintf(stderr, "hearth: no CUDA graph capture (%s); decoding without graphs\n", cudaGetErrorString(e));
+      return false;
+    }
     std::string why;
     try {
       enqueue(1, true, false, {});

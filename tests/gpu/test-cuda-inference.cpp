@@ -5,10 +5,13 @@
  *
  * Error measure: max |gpu - cpu| over all logits compared, divided by max |cpu| (logits near zero make
  * an element-wise relative error meaningless). Tolerances, per path:
- * - decode (<= 8 tokens: matvec with F32 activations, weights dequantized in registers): 1e-4 for F32,
- *   5e-4 for the others (the CPU reference runs with quantized_activations = false, the same math);
- * - prefill (> 8 tokens: cuBLAS): F32 1e-4 (F32 GEMM, no TF32); F16 weights 5e-3 (activations rounded
+ * - decode (<= 8 tokens: matvec with F32 activations, weights dequantized in registers): 2e-4 for every
+ *   type (the CPU reference runs with quantized_activations = false, the same math);
+ * - prefill (> 8 tokens: cuBLAS): F32 2e-4 (F32 GEMM, no TF32); F16 weights 5e-3 (activations rounded
  *   to F16); BF16 and quantized weights 3e-2 (activations and dequantized weights rounded to BF16).
+ * F32 is not held to 1e-5: keys and values go through the F16 cache, and a 1e-6 difference in summation
+ * order flips a value lying on a rounding boundary by one F16 step; in engine-test-cuda-runner-emulated
+ * (this runner on emulated kernels) that moved F32 logits by up to 8.5e-5, token-by-token decoding by 4e-7.
  * Every comparison prints its error, so the GPU log shows the margins.
  *
  * Non-obvious choice: the models have head_dim 64 (the smallest the CUDA attention takes), so the
@@ -116,9 +119,9 @@ double rel_err(const std::vector<float>& gpu, const std::vector<float>& cpu) {
 }
 
 bool is_f32(const Variant& v) { return v.type == GgmlType::F32 && !v.q4_k_m; }
-double tol_decode(const Variant& v) { return is_f32(v) ? 1e-4 : 5e-4; }
+double tol_decode(const Variant&) { return 2e-4; }
 double tol_prefill(const Variant& v) {
-  if (is_f32(v)) return 1e-4;
+  if (is_f32(v)) return 2e-4;
   if (v.type == GgmlType::F16 && !v.q4_k_m) return 5e-3;
   return 3e-2;
 }
