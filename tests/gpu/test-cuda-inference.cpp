@@ -150,12 +150,8 @@ const Variant VARIANTS[] = {
 
 class CudaInference : public ::testing::TestWithParam<Variant> {};
 
-}  // namespace
-
 // A 20-token prompt through cuBLAS (every row's logits), then three decode steps on that cache.
-TEST_P(CudaInference, PrefillMatchesCpu) {
-  REQUIRE_GPU();
-  const Variant& v = GetParam();
+void prefill_matches_cpu(const Variant& v) {
   const Model& m = model_of(v);
   auto gpu = gpu_session(m);
   auto cpu = session(m, InferenceOptions::Device::cpu);
@@ -168,9 +164,7 @@ TEST_P(CudaInference, PrefillMatchesCpu) {
 
 // Single tokens (the CUDA graph after the first), then one 5-token chunk (matvec with 5 columns and the
 // multi-token attention at position 16).
-TEST_P(CudaInference, DecodeMatchesCpu) {
-  REQUIRE_GPU();
-  const Variant& v = GetParam();
+void decode_matches_cpu(const Variant& v) {
   const Model& m = model_of(v);
   auto gpu = gpu_session(m);
   auto cpu = session(m, InferenceOptions::Device::cpu);
@@ -182,9 +176,7 @@ TEST_P(CudaInference, DecodeMatchesCpu) {
 }
 
 // n_batch 16: a 40-token prompt is evaluated as 16 + 16 (cuBLAS) + 8 (matvec, its largest width) tokens.
-TEST_P(CudaInference, ChunkedPrefillMatchesCpu) {
-  REQUIRE_GPU();
-  const Variant& v = GetParam();
+void chunked_prefill_matches_cpu(const Variant& v) {
   const Model& m = model_of(v);
   auto gpu = gpu_session(m, 128, 16);
   auto cpu = session(m, InferenceOptions::Device::cpu, 128, 16);
@@ -193,9 +185,7 @@ TEST_P(CudaInference, ChunkedPrefillMatchesCpu) {
 }
 
 // Rewinding: positions after the cut are overwritten by the next tokens.
-TEST_P(CudaInference, TruncateAndReevaluate) {
-  REQUIRE_GPU();
-  const Variant& v = GetParam();
+void truncate_and_reevaluate(const Variant& v) {
   const Model& m = model_of(v);
   auto gpu = gpu_session(m);
   auto cpu = session(m, InferenceOptions::Device::cpu);
@@ -210,6 +200,32 @@ TEST_P(CudaInference, TruncateAndReevaluate) {
   expect_close(*gpu, *cpu, std::span<const TokenId>(other).subspan(6, 12 - 6), true, tol_prefill(v),
                "6 more at 13");
   EXPECT_EQ(gpu->n_past(), 19);
+}
+
+}  // namespace
+
+// One test per model (each test is its own process under ctest, and each process pays for a CUDA
+// context and cuBLAS): prefill, decode, chunked prefill, rewind.
+TEST_P(CudaInference, MatchesCpu) {
+  REQUIRE_GPU();
+  const Variant& v = GetParam();
+  std::printf("%s\n", v.name);
+  {
+    SCOPED_TRACE("prefill");
+    prefill_matches_cpu(v);
+  }
+  {
+    SCOPED_TRACE("decode");
+    decode_matches_cpu(v);
+  }
+  {
+    SCOPED_TRACE("chunked prefill");
+    chunked_prefill_matches_cpu(v);
+  }
+  {
+    SCOPED_TRACE("truncate");
+    truncate_and_reevaluate(v);
+  }
 }
 
 INSTANTIATE_TEST_SUITE_P(Models, CudaInference, ::testing::ValuesIn(VARIANTS),
