@@ -295,10 +295,10 @@ Expected<std::unique_ptr<InferenceSession>> InferenceSession::create(const Model
     }
     int nt = opt.n_threads > 0 ? opt.n_threads : int(std::max(1u, std::thread::hardware_concurrency()));
     impl->pool = std::make_unique<cpu::ThreadPool>(nt);
-    if (impl->quant_act) {
+    if (impl->quant_act && !impl->gpu) {
       // Decoding reads Q4_0 matrices from a copy with their rows interleaved eight at a time (shared with
       // other sessions on the same model); the stored pages then leave resident memory (the token
-      // embedding keeps its stored rows: it is read one row per token).
+      // embedding keeps its stored rows: it is read one row per token). A GPU session needs no copy.
       auto use_copy = [&](cpu::MatView& w) {
         std::shared_ptr<const void> keep;
         cpu::MatView copy;
