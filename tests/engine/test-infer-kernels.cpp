@@ -7,6 +7,7 @@
 #include <atomic>
 #include <cmath>
 #include <cstring>
+#include <memory>
 #include <random>
 
 #include "../../engine/cpu/cpu-ops.h"
@@ -202,6 +203,72 @@ TEST(Kernels, ThreadPoolRunsEveryIndexOnce) {
   EXPECT_THROW(pool.run([](int i, int) {
     if (i == 1) throw std::runtime_error("x");
   }), std::runtime_error);
+}
+
+// decode_view's interleaved copies give what the stored rows give: each row dequantizes to the same
+// values, and decoding products (single, fused q/k/v over a mix of interleaved and stored matrices of
+// different types, fused gate/up/SwiGLU) match the row kernels over the stored rows, on three threads so
+// that the row splits cross matrices and groups.
+TEST(Kernels, DecodeViewsGiveTheStoredProducts) {
+  const int64_t k = 512, rows = 48;
+  cpu::ThreadPool pool(3);
+  const auto x = randn(size_t(k), 41);
+  const std::vector<GgmlType> types = {GgmlType::Q4_0, GgmlType::Q4_K, GgmlType::Q6_K, GgmlType::Q8_0};
+  std::vector<std::vector<uint8_t>> stored(types.size());
+  std::vector<cpu::MatView> plain(types.size()), fast(types.size());
+  std::vector<std::shared_ptr<const void>> keep(types.size());
+  std::vector<std::vector<float>> want(types.size(), std::vector<float>(static_cast<size_t>(rows)));
+  std::vector<double> scale(types.size());
+  for (size_t i = 0; i < types.size(); ++i) {
+    const GgmlType t = types[i];
+    SCOPED_TRACE(type_name(t));
+    auto w = randn(size_t(k * rows), 42 + uint32_t(i));
+    stored[i].resize(*type_nbytes(t, uint64_t(k * rows)));
+    ASSERT_TRUE(quantize(t, w.data(), stored[i].data(), k * rows));
+    plain[i] = cpu::MatView{t, stored[i].data(), k, rows, *row_nbytes(t, k)};
+    const bool copied = cpu::decode_view(plain[i], pool, fast[i], keep[i]);
+    EXPECT_EQ(copied, cpu::quant_dot_x8_for(t) != nullptr);
+    EXPECT_EQ(fast[i].x8, copied);
+    EXPECT_EQ(copied, fast[i].data != plain[i].data);
+    std::vector<float> a(static_cast<size_t>(k)), b(static_cast<size_t>(k));
+    for (int64_t r = 0; r < rows; ++r) {
+      cpu::dequantize_row(plain[i], r, a.data());
+      cpu::dequantize_row(fast[i], r, b.data());
+      ASSERT_EQ(a, b) << "row " << r;
+      double abs_terms = 0;  // the products differ only in summation order: a bound from |w| . |x|
+      for (int64_t j = 0; j < k; ++j) abs_terms += std::abs(double(a[size_t(j)]) * x[size_t(j)]);
+      scale[i] = std::max(scale[i], 1e-5 * abs_terms);
+    }
+    cpu::matmul(pool, plain[i], x.data(), 1, want[i].data());
+    std::vector<float> got(static_cast<size_t>(rows));
+    cpu::matmul(pool, fast[i], x.data(), 1, got.data());
+    for (int64_t r = 0; r < rows; ++r) EXPECT_NEAR(got[size_t(r)], want[i][size_t(r)], scale[i]) << "row " << r;
+  }
+  // Interleaved and stored matrices of every type in one fused product: each the same as alone.
+  std::vector<const cpu::MatView*> ws;
+  std::vector<std::vector<float>> alone, fused;
+  for (size_t i = 0; i < types.size(); ++i)
+    for (const cpu::MatView* v : {&fast[i], &plain[i]}) {
+      ws.push_back(v);
+      alone.emplace_back(static_cast<size_t>(rows));
+      cpu::matmul(pool, *v, x.data(), 1, alone.back().data());
+      fused.emplace_back(static_cast<size_t>(rows));
+    }
+  std::vector<float*> ys;
+  for (auto& f : fused) ys.push_back(f.data());
+  cpu::matvec_multi(pool, ws, x.data(), ys);
+  for (size_t i = 0; i < ws.size(); ++i) EXPECT_EQ(fused[i], alone[i]) << "matrix " << i;
+  // Gate interleaved (Q4_K), up stored (Q6_K), and both interleaved.
+  for (const auto& [gate, up] : {std::pair{&fast[1], &plain[2]}, std::pair{&fast[1], &fast[2]}}) {
+    std::vector<float> out(static_cast<size_t>(rows)), g(static_cast<size_t>(rows)), u(static_cast<size_t>(rows));
+    cpu::matvec_swiglu(pool, *gate, *up, x.data(), out.data());
+    cpu::matmul(pool, *gate, x.data(), 1, g.data());
+    cpu::matmul(pool, *up, x.data(), 1, u.data());
+    for (int64_t r = 0; r < rows; ++r) {
+      const float gr = g[size_t(r)], want_r = gr / (1.0f + std::exp(-gr)) * u[size_t(r)];
+      EXPECT_NEAR(out[size_t(r)], want_r, 1e-5 * (std::abs(want_r) + 1)) << "row " << r;
+    }
+  }
 }
 
 // Rows interleaved eight at a time (every type with such a layout): the repacking is lossless, every
