@@ -16,7 +16,8 @@
  * - The interleaved K-quant layouts put each super-block's bytes in the order the kernel reads them: Q6_K's
  *   first layout (ql words, then qh words) made the kernel read three streams a few hundred bytes apart,
  *   and from memory it ran at a third of the plain read rate (the prefetchers lost track); in order it
- *   runs at the read rate.
+ *   runs at the read rate. Q6_K's values are also re-packed (not just reordered) so that the AVX2 kernel
+ *   clears the 1.3x bar: 11 bit operations per four vectors instead of 17.
  */
 #include "quant-dot.h"
 
@@ -743,11 +744,11 @@ HEARTH_VNNI_TARGET inline __m256i dot4x2_vnni(__m256i acc, __m256i v0, const uin
 }
 
 // Per half h of chunk c (values 128c + 32k + 16h + 0..15 for the quarters k = 0..3, i.e. sub-blocks
-// 8c + 2k + h): four word positions p, each giving the four quarters' values from two ql words and one
-// qh word (the row kernel's bit moves, on eight rows). Each sub-block's sum starts at -32 times the
+// 8c + 2k + h): four steps p, each giving the four quarters' values from its X, Y, Z vectors (the low six
+// bits of each, and their top two bits gathered). Each sub-block's sum starts at -32 times the
 // activation's 16-sum (the stored values are q + 32), then takes the row's scale with one vpmulld.
 #define HEARTH_DOT8_Q6_K_BODY(DOT4X2)                                                                        \
-  const __m256i m4 = _mm256_set1_epi8(0xF), m30 = _mm256_set1_epi8(0x30);                                   \
+  const __m256i m3f = _mm256_set1_epi8(0x3F);                                                               \
   __m256 acc = _mm256_setzero_ps();                                                                         \
   for (int64_t b = 0; b < n / QKK; ++b, g += Q6_K_X8_BLOCK, a += Q8K_BYTES) {                               \
     int32_t init[16];                                                                                       \
@@ -766,14 +767,16 @@ HEARTH_VNNI_TARGET inline __m256i dot4x2_vnni(__m256i acc, __m256i v0, const uin
           __m256i q[2][4];                                                                                  \
           for (int e = 0; e < 2; ++e) {                                                                     \
             const uint8_t* step = g + Q6K_X8_Q + 96 * (8 * c + p + e);                                      \
-            const __m256i A = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(step));                  \
-            const __m256i B = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(step + 32));             \
-            const __m256i H = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(step + 64));             \
-            q[e][0] = _mm256_or_si256(_mm256_and_si256(A, m4), _mm256_and_si256(_mm256_slli_epi16(H, 4), m30));               \
-            q[e][1] = _mm256_or_si256(_mm256_and_si256(B, m4), _mm256_and_si256(_mm256_slli_epi16(H, 2), m30));               \
-            q[e][2] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(A, 4), m4), _mm256_and_si256(H, m30));               \
-            q[e][3] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(B, 4), m4),                                          \
-                                      _mm256_and_si256(_mm256_srli_epi16(H, 2), m30));                                        \
+            const __m256i X = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(step));                  \
+            const __m256i Y = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(step + 32));             \
+            const __m256i Z = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(step + 64));             \
+            q[e][0] = _mm256_and_si256(X, m3f);                                                             \
+            q[e][1] = _mm256_and_si256(Y, m3f);                                                             \
+            q[e][2] = _mm256_and_si256(Z, m3f);                                                             \
+            /* 16-bit shifts of bits 6..7 of each byte stay inside the byte */                              \
+            q[e][3] = _mm256_or_si256(_mm256_or_si256(_mm256_srli_epi16(_mm256_andnot_si256(m3f, X), 6),    \
+                                                      _mm256_srli_epi16(_mm256_andnot_si256(m3f, Y), 4)),   \
+                                      _mm256_srli_epi16(_mm256_andnot_si256(m3f, Z), 2));                   \
           }                                                                                                 \
           for (int k = 0; k < 4; ++k) {                                                                     \
             const uint8_t* ak = qa + 128 * c + 32 * k + 4 * p;                                              \
@@ -860,7 +863,7 @@ struct Table {
       q6_k.push_back({GgmlType::Q6_K, QKK, Q8K_BYTES, quantize_act_q8k_avx2, dot_q6_k_q8k_avx2, act_block_q8k, "avx2"});
       q4_0_x8.push_back({GgmlType::Q4_0, QK, ACT_X8_BYTES, quantize_act_x8_avx2, dot8_q4_0_avx2, act_block_x8, Q4_0_X8, "avx2"});
       q4_k_x8.push_back({GgmlType::Q4_K, QKK, Q8K_BYTES, quantize_act_q8k_avx2, dot8_q4_k_avx2, act_block_q8k, Q4_K_X8, "avx2"});
-      q6_k_x8.push_back({GgmlType::Q6_K, QKK, Q8K_BYTES, quantize_act_q8k_avx2, dot8_q6_k_avx2, act_block_q8k, Q6_K_X8, "avx2", false});
+      q6_k_x8.push_back({GgmlType::Q6_K, QKK, Q8K_BYTES, quantize_act_q8k_avx2, dot8_q6_k_avx2, act_block_q8k, Q6_K_X8, "avx2"});
     }
     if (cpu::has_avx512_vnni()) {
       q4_0_x8.push_back({GgmlType::Q4_0, QK, ACT_X8_BYTES, quantize_act_x8_avx2, dot8_q4_0_vnni, act_block_x8, Q4_0_X8, "avx512-vnni"});
@@ -943,21 +946,24 @@ void unpack_q4_k_x8(const uint8_t* group, int64_t k, int r, uint8_t* row) {
   }
 }
 
-// Q6_K stores d last; the group puts the eight d first, the scale words, then for each (c, p) the three
-// words one step of the kernel reads (ql 32-byte word 16c+p, ql word 16c+8+p, qh word 8c+p), so the
-// kernel reads a super-block front to back.
-inline uint64_t q6_k_x8_word(int w) {  // the row's word w (0..31 ql, 32..47 qh) -> its 32-byte slot
-  if (w < 32) return 16 + 128 + 96 * uint64_t(8 * (w / 16) + w % 8) + 32 * uint64_t((w % 16) / 8);
-  return 16 + 128 + 96 * uint64_t(8 * ((w - 32) / 8) + (w - 32) % 8) + 64;
-}
-
+// Q6_K stores d last; the group puts the eight d first, the scale words, then the values re-packed (see
+// quant-dot.h) in 16 steps of three 32-byte slots, the order the kernel reads them.
 void repack_q6_k_x8(const uint8_t* rows, uint64_t row_bytes, int64_t k, uint8_t* group) {
   for (int64_t b = 0; b < k / QKK; ++b, group += Q6_K_X8_BLOCK) {
     for (int r = 0; r < 8; ++r) {
       const uint8_t* blk = rows + uint64_t(r) * row_bytes + uint64_t(b) * quants::Q6_K_BYTES;
       std::memcpy(group + 2 * r, blk + 208, 2);
       for (int w = 0; w < 4; ++w) std::memcpy(group + 16 + 32 * w + 4 * r, blk + 192 + 4 * w, 4);
-      for (int w = 0; w < 48; ++w) std::memcpy(group + q6_k_x8_word(w) + 4 * r, blk + 4 * w, 4);
+      for (int c = 0; c < 2; ++c)
+        for (int i = 0; i < 32; ++i) {
+          const uint8_t l0 = blk[64 * c + i], l1 = blk[64 * c + 32 + i], h = blk[128 + 32 * c + i];
+          const int v0 = (l0 & 0xF) | ((h & 3) << 4), v1 = (l1 & 0xF) | (((h >> 2) & 3) << 4);
+          const int v2 = (l0 >> 4) | (((h >> 4) & 3) << 4), v3 = (l1 >> 4) | ((h >> 6) << 4);
+          uint8_t* slot = group + Q6K_X8_Q + 96 * uint64_t(8 * c + i / 4) + 4 * r + i % 4;
+          slot[0] = uint8_t(v0 | ((v3 & 3) << 6));
+          slot[32] = uint8_t(v1 | (((v3 >> 2) & 3) << 6));
+          slot[64] = uint8_t(v2 | ((v3 >> 4) << 6));
+        }
     }
   }
 }
@@ -966,7 +972,15 @@ void unpack_q6_k_x8(const uint8_t* group, int64_t k, int r, uint8_t* row) {
   for (int64_t b = 0; b < k / QKK; ++b, group += Q6_K_X8_BLOCK, row += quants::Q6_K_BYTES) {
     std::memcpy(row + 208, group + 2 * r, 2);
     for (int w = 0; w < 4; ++w) std::memcpy(row + 192 + 4 * w, group + 16 + 32 * w + 4 * r, 4);
-    for (int w = 0; w < 48; ++w) std::memcpy(row + 4 * w, group + q6_k_x8_word(w) + 4 * r, 4);
+    for (int c = 0; c < 2; ++c)
+      for (int i = 0; i < 32; ++i) {
+        const uint8_t* slot = group + Q6K_X8_Q + 96 * uint64_t(8 * c + i / 4) + 4 * r + i % 4;
+        const int v0 = slot[0] & 63, v1 = slot[32] & 63, v2 = slot[64] & 63;
+        const int v3 = (slot[0] >> 6) | ((slot[32] >> 6) << 2) | ((slot[64] >> 6) << 4);
+        row[64 * c + i] = uint8_t((v0 & 0xF) | ((v2 & 0xF) << 4));
+        row[64 * c + 32 + i] = uint8_t((v1 & 0xF) | ((v3 & 0xF) << 4));
+        row[128 + 32 * c + i] = uint8_t((v0 >> 4) | ((v1 >> 4) << 2) | ((v2 >> 4) << 4) | ((v3 >> 4) << 6));
+      }
   }
 }
 
