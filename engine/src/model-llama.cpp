@@ -69,7 +69,7 @@ struct InferenceSession::Impl {
   std::unique_ptr<lora_detail::LoraRuntime> lora;  // null: no adapter
   std::unique_ptr<CudaRunner> gpu;                 // null: the CPU computes
   std::string backend = "cpu", backend_note;
-  std::vector<std::shared_ptr<const void>> decode_copies;  // interleaved Q4_0 copies the views point into
+  std::vector<std::shared_ptr<const void>> decode_copies;  // interleaved Q4_0/Q4_K/Q6_K copies the views point into
 
   // Scratch, sized for one chunk of n tokens.
   std::vector<float> x, xn, q, k, v, att, o, g, u, d;
@@ -296,9 +296,10 @@ Expected<std::unique_ptr<InferenceSession>> InferenceSession::create(const Model
     int nt = opt.n_threads > 0 ? opt.n_threads : int(std::max(1u, std::thread::hardware_concurrency()));
     impl->pool = std::make_unique<cpu::ThreadPool>(nt);
     if (impl->quant_act && !impl->gpu) {
-      // Decoding reads Q4_0 matrices from a copy with their rows interleaved eight at a time (shared with
-      // other sessions on the same model); the stored pages then leave resident memory (the token
-      // embedding keeps its stored rows: it is read one row per token). A GPU session needs no copy.
+      // Decoding reads Q4_0, Q4_K and Q6_K matrices from a copy with their rows interleaved eight at a
+      // time (shared with other sessions on the same model); the stored pages then leave resident memory
+      // (the token embedding keeps its stored rows: it is read one row per token). A GPU session needs
+      // no copy.
       auto use_copy = [&](cpu::MatView& w) {
         std::shared_ptr<const void> keep;
         cpu::MatView copy;
