@@ -774,15 +774,7 @@ FineTuneWizard::FineTuneWizard(AppContext& ctx, QWidget* parent) : QWizard(paren
     m_backends = m_backendWatcher.result();
     emit estimateInputsChanged();
   });
-  m_backendWatcher.setFuture(QtConcurrent::run([] {
-    try {
-      return query_backends();
-    } catch (...) {
-      BackendInfo none;
-      none.cuda_status = "the GPU query failed";
-      return none;
-    }
-  }));
+  m_backendWatcher.setFuture(QtConcurrent::run(queryBackendsOrReason));
 }
 
 FineTuneWizard::~FineTuneWizard() {

@@ -48,4 +48,14 @@ QString gpuTrainingText(const train::MemoryEstimate& m, train::Method method, co
          verdicts(m.total, backends);
 }
 
+BackendInfo queryBackendsOrReason() {
+  try {
+    return query_backends();
+  } catch (...) {
+    BackendInfo none;
+    none.cuda_status = "the GPU query failed";
+    return none;
+  }
+}
+
 }  // namespace hearth::ui

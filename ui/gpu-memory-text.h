@@ -5,7 +5,8 @@
  * `hearth-cli estimate` says): the estimate already carries the CUDA context allowance, and what is
  * free changes from second to second.
  *
- * Threading: plain functions over values.
+ * Threading: plain functions over values; queryBackendsOrReason() may run on any thread (the pages call
+ * it through QtConcurrent, since the CUDA query can take a second).
  */
 #pragma once
 
@@ -29,5 +30,8 @@ QString gpuInferenceText(const GpuMemoryEstimate& e, std::int64_t nCtx, const Ba
 // The wizard's GPU line: the run's GPU estimate and whether it fits on each GPU; with no GPU, one
 // sentence saying runs use the CPU (and why there is no GPU).
 QString gpuTrainingText(const train::MemoryEstimate& m, train::Method method, const BackendInfo& backends);
+
+// query_backends(), or no GPU with "the GPU query failed" as the reason when it throws.
+BackendInfo queryBackendsOrReason();
 
 }  // namespace hearth::ui

@@ -209,15 +209,7 @@ ModelLibraryPage::ModelLibraryPage(AppContext& ctx, QWidget* parent) : QWidget(p
     m_backends = m_backendWatcher.result();
     updateGpuFit();
   });
-  m_backendWatcher.setFuture(QtConcurrent::run([] {
-    try {
-      return query_backends();
-    } catch (...) {
-      BackendInfo none;
-      none.cuda_status = "the GPU query failed";
-      return none;
-    }
-  }));
+  m_backendWatcher.setFuture(QtConcurrent::run(queryBackendsOrReason));
 
   reload();
 }
