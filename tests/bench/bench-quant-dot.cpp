@@ -47,14 +47,21 @@ std::vector<uint8_t> random_rows(GgmlType t, int64_t k, int64_t rows, uint32_t s
 }
 
 // GB/s of weight bytes for dots of every row of `w` against one activation, `passes` times; best pass.
-double dot_rate(const cpu::QuantDot& qd, const std::vector<uint8_t>& w, uint64_t rb, int64_t k, int passes,
-                float* sink) {
+// One Gaussian activation of k values in the kernel's own format.
+template <class Kernel>
+std::vector<uint8_t> activation(const Kernel& qd, int64_t k) {
   std::mt19937 rng(7);
   std::normal_distribution<float> nd(0.0f, 1.0f);
   std::vector<float> x(static_cast<size_t>(k));
   for (auto& v : x) v = nd(rng);
   std::vector<uint8_t> act(qd.act_row_bytes(k));
   qd.quantize_act(x.data(), act.data(), k);
+  return act;
+}
+
+double dot_rate(const cpu::QuantDot& qd, const std::vector<uint8_t>& w, uint64_t rb, int64_t k, int passes,
+                float* sink) {
+  const std::vector<uint8_t> act = activation(qd, k);
   const int64_t rows = int64_t(w.size() / rb);
   double best = 1e30;
   for (int p = 0; p < passes; ++p) {
@@ -70,12 +77,7 @@ double dot_rate(const cpu::QuantDot& qd, const std::vector<uint8_t>& w, uint64_t
 // The same for the eight-row interleaved kernels over the repacked matrix.
 double dot8_rate(const cpu::QuantDotX8& qd, const std::vector<uint8_t>& packed, uint64_t rb, int64_t k, int passes,
                  float* sink) {
-  std::mt19937 rng(7);
-  std::normal_distribution<float> nd(0.0f, 1.0f);
-  std::vector<float> x(static_cast<size_t>(k));
-  for (auto& v : x) v = nd(rng);
-  std::vector<uint8_t> act(qd.act_row_bytes(k));
-  qd.quantize_act(x.data(), act.data(), k);
+  const std::vector<uint8_t> act = activation(qd, k);
   const int64_t groups = int64_t(packed.size() / (8 * rb));
   double best = 1e30;
   float y8[8];
