@@ -15,6 +15,22 @@
 
 namespace hearth::test {
 
+// The TinyLlama 1.1B shape (22 layers, width 2048, 32 heads, 4 KV heads of 64, feed-forward 5632,
+// vocabulary 32000, context 2048), for tests that compute its sizes without writing it.
+inline ModelParams tinyllama_shape() {
+  ModelParams p;
+  p.arch = Architecture::llama;
+  p.n_layer = 22;
+  p.n_embd = 2048;
+  p.n_head = 32;
+  p.n_head_kv = 4;
+  p.head_dim = 64;
+  p.n_ff = 5632;
+  p.n_vocab = 32000;
+  p.n_ctx_train = 2048;
+  return p;
+}
+
 // Writes the model once per process into scratch(`scratch_name`)/chat.gguf (training context n_ctx_train
 // when > 0, else tiny_params's) and returns its path, or a
 // parenthesised reason when the shared file cannot be read (the caller's open then fails clearly).

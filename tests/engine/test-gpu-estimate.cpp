@@ -12,6 +12,7 @@
 
 #include "hearth/gpu-estimate.h"
 #include "hearth/model-writer.h"
+#include "test-models.h"
 #include "test-util.h"
 
 using namespace hearth;
@@ -30,24 +31,11 @@ TensorRef ref(const char* name, std::vector<int64_t> shape, GgmlType type) {
   return t;
 }
 
-ModelParams tinyllama_params() {
-  ModelParams p;
-  p.arch = Architecture::llama;
-  p.n_layer = 22;
-  p.n_embd = 2048;
-  p.n_head = 32;
-  p.n_head_kv = 4;
-  p.head_dim = 64;
-  p.n_ff = 5632;
-  p.n_vocab = 32000;
-  p.n_ctx_train = 2048;
-  return p;
-}
 
 // TinyLlama 1.1B: matrices of `type` (q4km: Q4_K with ffn_down, attn_v and output in Q6_K), F32 norms.
 ModelDesc tinyllama_desc(GgmlType type, bool q4km = false) {
   ModelDesc d;
-  d.params = tinyllama_params();
+  d.params = test::tinyllama_shape();
   const auto& p = d.params;
   const GgmlType q6 = q4km ? GgmlType::Q6_K : type;
   d.tok_embd = ref("token_embd.weight", {p.n_embd, p.n_vocab}, type);

@@ -11,6 +11,7 @@
 
 #include "hearth/model.h"
 #include "hearth/trainer/estimate.h"
+#include "test-models.h"
 #include "test-util.h"
 
 using namespace hearth;
@@ -20,18 +21,6 @@ namespace {
 
 constexpr uint64_t ALLOWANCE = 600ull << 20;
 
-ModelParams tinyllama() {
-  ModelParams p;
-  p.n_layer = 22;
-  p.n_embd = 2048;
-  p.n_head = 32;
-  p.n_head_kv = 4;
-  p.head_dim = 64;
-  p.n_ff = 5632;
-  p.n_vocab = 32000;
-  p.n_ctx_train = 2048;
-  return p;
-}
 
 // TinyLlama 1.1B: embedding + output + final norm + 22 layers (2 norms, q, k, v, o, gate, up, down).
 constexpr int64_t TINYLLAMA_PARAMS =
@@ -46,7 +35,7 @@ TEST(GpuTrainEstimate, TinyLlamaFullBf16) {
   c.training.batch_size = 4;
   c.data.max_length = 512;
   c.training.recompute = false;
-  const MemoryEstimate m = estimate_gpu_training_memory(tinyllama(), TINYLLAMA_PARAMS, 2'200'000'000, c);
+  const MemoryEstimate m = estimate_gpu_training_memory(test::tinyllama_shape(), TINYLLAMA_PARAMS, 2'200'000'000, c);
   const uint64_t n = TINYLLAMA_PARAMS;
   EXPECT_EQ(m.trainable_params, TINYLLAMA_PARAMS);
   EXPECT_EQ(m.base_weights, 2 * n);  // BF16 working weights, not the file
@@ -61,7 +50,7 @@ TEST(GpuTrainEstimate, TinyLlamaFullBf16) {
 
   // With recompute only each layer's input plus one whole layer are kept.
   c.training.recompute = true;
-  const MemoryEstimate r = estimate_gpu_training_memory(tinyllama(), TINYLLAMA_PARAMS, 0, c);
+  const MemoryEstimate r = estimate_gpu_training_memory(test::tinyllama_shape(), TINYLLAMA_PARAMS, 0, c);
   EXPECT_EQ(r.activations, 2 * (4ull * 512 * (22 * 2048 + 8 * 2048 + 3 * 5632 + 32 * 512)) + 4ull * 1024 * 32000);
 }
 
@@ -73,7 +62,7 @@ TEST(GpuTrainEstimate, TinyLlamaLoraKeepsTheStoredBase) {
   c.training.batch_size = 1;
   c.data.max_length = 2048;
   const uint64_t file = 668'788'416;  // a Q4_K_M file's size: taken as given
-  const MemoryEstimate m = estimate_gpu_training_memory(tinyllama(), TINYLLAMA_PARAMS, file, c);
+  const MemoryEstimate m = estimate_gpu_training_memory(test::tinyllama_shape(), TINYLLAMA_PARAMS, file, c);
   // rank · (in + out) per target per layer: q (2048+2048), k, v (2048+256), o (2048+2048).
   const uint64_t lora = 22ull * 16 * ((2048 + 2048) * 2 + (2048 + 256) * 2);
   EXPECT_EQ(uint64_t(m.trainable_params), lora);
