@@ -15,6 +15,8 @@
 #include <cuda_runtime.h>
 #include <gtest/gtest.h>
 
+#include "cuda-test-util.h"
+
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
@@ -33,20 +35,7 @@ using hearth::GgmlType;
 
 namespace {
 
-#define CUDA_OK(expr)                                                                     \
-  do {                                                                                    \
-    cudaError_t e_ = (expr);                                                              \
-    ASSERT_EQ(e_, cudaSuccess) << #expr << ": " << cudaGetErrorString(e_);                \
-  } while (0)
-
-bool have_gpu() {
-  int n = 0;
-  if (cudaGetDeviceCount(&n) != cudaSuccess) {
-    cudaGetLastError();
-    return false;
-  }
-  return n > 0;
-}
+using hearth::test::have_gpu;
 
 // Under compute-sanitizer (tests/gpu/run.sh sets HEARTH_SANITIZER_QUICK) fewer shapes: every kernel and
 // code path still runs, but not every combination.

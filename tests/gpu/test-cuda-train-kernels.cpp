@@ -17,6 +17,8 @@
 #include <cuda_runtime.h>
 #include <gtest/gtest.h>
 
+#include "cuda-test-util.h"
+
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
@@ -40,20 +42,7 @@ namespace ops = hearth::train::ops;
 
 namespace {
 
-#define CUDA_OK(expr)                                                                     \
-  do {                                                                                    \
-    cudaError_t e_ = (expr);                                                              \
-    ASSERT_EQ(e_, cudaSuccess) << #expr << ": " << cudaGetErrorString(e_);                \
-  } while (0)
-
-bool have_gpu() {
-  int n = 0;
-  if (cudaGetDeviceCount(&n) != cudaSuccess) {
-    cudaGetLastError();
-    return false;
-  }
-  return n > 0;
-}
+using hearth::test::have_gpu;
 
 #ifdef HEARTH_CUDA_EMULATION
 bool quick() { return true; }
