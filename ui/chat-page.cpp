@@ -39,6 +39,18 @@ QString qs(const std::string& s) { return QString::fromStdString(s); }
 // The three columns' widths, and the model version picked last (preselected in a new conversation).
 const Setting<QByteArray> SPLITTER_STATE{"chat/splitter", QByteArray()};
 const Setting<qint64> LAST_VERSION{"chat/lastModelVersion", 0};
+// Where replies are computed ("cpu", "cuda", "auto"); applies at the next model load.
+const Setting<QString> RUN_ON{"chat/runOn", QStringLiteral("cpu")};
+
+using Device = InferenceOptions::Device;
+
+// "Ran on cuda:0 NVIDIA H200", or "Ran on the CPU — built without CUDA" when a GPU was asked for.
+QString ranOnText(const QString& backend, const QString& note) {
+  if (backend.isEmpty()) return QString();
+  if (backend == QLatin1String("cpu"))
+    return note.isEmpty() ? ChatPage::tr("Ran on the CPU") : ChatPage::tr("Ran on the CPU — %1").arg(note);
+  return ChatPage::tr("Ran on %1").arg(backend);
+}
 
 // "12.3 tok/s · 0.41 J/token (estimated)" for a stored assistant message.
 QString footerOf(const store::Message& m) {
@@ -131,9 +143,25 @@ ChatPage::ChatPage(AppContext& ctx, QWidget* parent) : QWidget(parent), m_ctx(ct
   m_busyBar->setVisible(false);
   top->addWidget(new QLabel(tr("Model:"), centre));
   top->addWidget(m_modelPicker);
+  m_runOn = new QComboBox(centre);
+  m_runOn->setObjectName(QStringLiteral("runOnPicker"));
+  m_runOn->setToolTip(tr("Where replies are computed; applies when the model is next loaded. A GPU that "
+                         "cannot serve falls back to the CPU, and the line under this says why."));
+  m_runOn->addItem(tr("CPU"), QStringLiteral("cpu"));
+  m_runOn->addItem(tr("GPU (CUDA)"), QStringLiteral("cuda"));
+  m_runOn->addItem(tr("Automatic"), QStringLiteral("auto"));
+  if (int i = m_runOn->findData(RUN_ON.get()); i >= 0) m_runOn->setCurrentIndex(i);
+  top->addWidget(new QLabel(tr("Run on:"), centre));
+  top->addWidget(m_runOn);
   top->addWidget(m_busyBar);
   top->addWidget(m_modelStatus, 1);
   col->addLayout(top);
+  m_ranOn = new QLabel(centre);
+  m_ranOn->setObjectName(QStringLiteral("ranOnStatus"));
+  m_ranOn->setWordWrap(true);
+  m_ranOn->setTextInteractionFlags(Qt::TextSelectableByMouse);
+  m_ranOn->setVisible(false);
+  col->addWidget(m_ranOn);
   m_error = new QLabel(centre);
   m_error->setObjectName(QStringLiteral("chatError"));
   m_error->setWordWrap(true);
@@ -216,6 +244,7 @@ ChatPage::ChatPage(AppContext& ctx, QWidget* parent) : QWidget(parent), m_ctx(ct
     }
     ensureModel();
   });
+  connect(m_runOn, &QComboBox::currentIndexChanged, this, [this] { RUN_ON.set(m_runOn->currentData().toString()); });
   connect(m_settings, &ChatSettingsPanel::changed, this, [this] {
     m_unsentSettings.insert(m_conversationId, m_settings->settings());
   });
@@ -246,6 +275,8 @@ ChatPage::ChatPage(AppContext& ctx, QWidget* parent) : QWidget(parent), m_ctx(ct
     m_replyRequest = 0;
     setBusy(m_controller->loading() || m_controller->generating());
     if (!done.storeError.isEmpty()) showError(tr("The reply could not be stored: %1").arg(done.storeError));
+    m_ranOn->setText(ranOnText(done.backend, done.backendNote));
+    m_ranOn->setVisible(!m_ranOn->text().isEmpty());
     if (done.conversationId == m_conversationId) {
       reloadMessages();
       for (const auto& m : m_messages)
@@ -331,6 +362,13 @@ void ChatPage::refreshModels() {
   if (m_modelPicker->currentIndex() < 0 && m_modelPicker->count() > 0) m_modelPicker->setCurrentIndex(0);
 }
 
+InferenceOptions::Device ChatPage::runOnDevice() const {
+  QString d = m_runOn->currentData().toString();
+  if (d == QLatin1String("cuda")) return Device::cuda;
+  if (d == QLatin1String("auto")) return Device::automatic;
+  return Device::cpu;
+}
+
 std::optional<store::Id> ChatPage::pickedVersion() const {
   if (m_modelPicker->currentIndex() < 0) return std::nullopt;
   return store::Id(m_modelPicker->currentData().toLongLong());
@@ -354,7 +392,8 @@ bool ChatPage::ensureModel() {
     showError(tr("Pick a model first (the Models page imports one)."));
     return false;
   }
-  if (*v == m_loadedVersion) return true;
+  Device device = runOnDevice();
+  if (*v == m_loadedVersion && device == m_loadedDevice) return true;
   auto choice = session::chatModelFor(*m_ctx.project(), *v);
   if (!choice) {
     showError(qs(choice.error().to_string()));
@@ -362,7 +401,9 @@ bool ChatPage::ensureModel() {
   }
   clearError();
   choice->load.threads = std::max(1, QThread::idealThreadCount());
+  choice->load.device = device;
   m_loadedVersion = *v;
+  m_loadedDevice = device;
   m_controller->load(choice->load);
   return true;
 }

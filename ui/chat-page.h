@@ -7,6 +7,8 @@
  * - Saved as it happens: the user message is written (GUI thread, AppContext's connection) when sent;
  *   the reply is written by the worker on its own connection when it ends, partial after Stop.
  * - The model is loaded lazily (first send, or when the user picks one), not when the page is built.
+ * - "Run on" (CPU / GPU / Automatic) applies at the next load: a changed choice reloads the model at the
+ *   next send; after each reply a line says where it ran and, on a CPU fallback, why (docs/chat.md).
  */
 #pragma once
 
@@ -79,6 +81,7 @@ class ChatPage : public QWidget {
   void setBusy(bool busy);
   void saveSystemPrompt();
   std::optional<store::Id> pickedVersion() const;
+  InferenceOptions::Device runOnDevice() const;  // the "Run on" choice
 
   AppContext& m_ctx;
   ChatController* m_controller = nullptr;
@@ -87,6 +90,8 @@ class ChatPage : public QWidget {
   QLineEdit* m_search = nullptr;
   QComboBox* m_modelPicker = nullptr;
   QLabel* m_modelStatus = nullptr;
+  QComboBox* m_runOn = nullptr;  // CPU / GPU (CUDA) / Automatic, applied at the next model load
+  QLabel* m_ranOn = nullptr;     // where the last reply ran, and why the CPU when a GPU was asked for
   QProgressBar* m_busyBar = nullptr;
   QLabel* m_error = nullptr;
   ChatMessageView* m_view = nullptr;
@@ -101,6 +106,7 @@ class ChatPage : public QWidget {
   QHash<store::Id, store::Id> m_selectedChild;  // parent id (0: root) -> child on show
   QHash<store::Id, session::ChatSettings> m_unsentSettings;  // per conversation, until a message stores them
   store::Id m_loadedVersion = 0;                // version loaded (or loading) on the worker
+  InferenceOptions::Device m_loadedDevice = InferenceOptions::Device::cpu;  // its "Run on" choice
   quint64 m_replyRequest = 0;
   bool m_notifying = false;
 };

@@ -93,6 +93,8 @@ void ChatWorker::generate(const ChatGenerateRequest& request) {
     done.hasEnergy = r->energy.hasData;
     done.joules = r->energy.joules;
     done.estimated = r->energy.kind == telemetry::SensorKind::estimated;
+    done.backend = QString::fromStdString(r->backend);
+    done.backendNote = QString::fromStdString(r->backendNote);
     if (!request.projectPath.isEmpty() && request.conversationId != 0) {
       if (!m_project || m_projectPath != request.projectPath) {
         m_project.reset();

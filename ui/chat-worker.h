@@ -62,6 +62,8 @@ struct ChatReplyDone {
   bool hasEnergy = false;
   double joules = 0;
   bool estimated = true;
+  QString backend;      // what computed it: "cpu" or e.g. "cuda:0 NVIDIA H200"
+  QString backendNote;  // why the CPU served although a GPU was asked for; empty otherwise
   QString storeError;
 };
 

@@ -129,6 +129,8 @@ Expected<std::unique_ptr<ChatSession>> ChatSession::open(const ChatModelOptions&
   const auto& ti = impl->model->desc().tokenizer;
   if (ti.chat_template) impl->modelTemplate = *ti.chat_template;
   impl->inferOptions.n_threads = options.threads;
+  impl->inferOptions.device = options.device;
+  impl->inferOptions.gpu_index = options.gpuIndex;
   if (!options.loraPath.empty()) {
     auto attached = attachLora(impl->inferOptions, options.loraPath, impl->model->desc());
     if (!attached) return Unexpected{attached.error()};
@@ -215,6 +217,8 @@ Expected<ChatReply> ChatSession::reply(const std::vector<ChatTurn>& branch, cons
   out.stop = r->stop;
   out.stats = r->stats;
   out.energy = meter.stop(r->stats.n_generated);
+  out.backend = m_impl->session->backend();
+  out.backendNote = m_impl->session->backend_note();
   return out;
 }
 

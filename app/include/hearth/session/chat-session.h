@@ -28,6 +28,7 @@
 
 #include "hearth/error.h"
 #include "hearth/generate.h"
+#include "hearth/inference.h"
 #include "hearth/model.h"
 #include "hearth/store/project.h"
 #include "hearth/telemetry/sampler.h"
@@ -60,6 +61,10 @@ struct ChatModelOptions {
   std::filesystem::path modelPath;  // .gguf or Hugging Face folder
   std::filesystem::path loraPath;   // PEFT folder or GGUF adapter; empty: none
   int threads = 0;                  // 0: all hardware threads
+  // Where replies are computed. cuda and automatic fall back to the CPU (never an error) when the GPU
+  // cannot serve; ChatReply::backendNote then says why.
+  InferenceOptions::Device device = InferenceOptions::Device::cpu;
+  int gpuIndex = 0;  // CUDA device for cuda / automatic
 };
 
 struct ChatReply {
@@ -67,6 +72,8 @@ struct ChatReply {
   StopReason stop = StopReason::max_tokens;
   GenerateStats stats;
   telemetry::EnergyReport energy;
+  std::string backend;      // what computed the reply: "cpu" or e.g. "cuda:0 NVIDIA H200"
+  std::string backendNote;  // why the CPU served although a GPU was asked for; empty otherwise
   double tokensPerSecond() const { return stats.decode_tokens_per_s(); }
   bool partial() const { return stop == StopReason::cancelled; }
 };
