@@ -133,7 +133,8 @@ void register_chat(CLI::App& app) {
         std::fprintf(stderr, "(context full: /reset to start a new conversation)\n");
       msgs.push_back({{"role", "assistant"}, {"content", r->text}});
       if (recorder) {
-        session::ChatReply reply{r->text, r->stop, r->stats, meter->stop(r->stats.n_generated)};
+        session::ChatReply reply{r->text, r->stop, r->stats, meter->stop(r->stats.n_generated), session->backend(),
+                                 session->backend_note()};
         unwrap(recorder->reply(reply, settings));
       }
     }
