@@ -56,44 +56,9 @@ bool quick() { return std::getenv("HEARTH_SANITIZER_QUICK") != nullptr; }
 #define REQUIRE_GPU() \
   if (!have_gpu()) GTEST_SKIP() << "no usable CUDA device"
 
-// Device memory that frees itself.
-template <class T>
-struct DevBuf {
-  T* p = nullptr;
-  size_t n = 0;
-  explicit DevBuf(size_t count) : n(count) {
-    if (cudaMalloc(reinterpret_cast<void**>(&p), std::max<size_t>(count, 1) * sizeof(T)) != cudaSuccess) p = nullptr;
-  }
-  DevBuf(const std::vector<T>& h) : DevBuf(h.size()) { upload(h); }
-  ~DevBuf() {
-    if (p) cudaFree(p);
-  }
-  DevBuf(const DevBuf&) = delete;
-  DevBuf& operator=(const DevBuf&) = delete;
-  void upload(const std::vector<T>& h) {
-    if (p) cudaMemcpy(p, h.data(), h.size() * sizeof(T), cudaMemcpyHostToDevice);
-  }
-  std::vector<T> download() const {
-    std::vector<T> h(n);
-    if (p) cudaMemcpy(h.data(), p, n * sizeof(T), cudaMemcpyDeviceToHost);
-    return h;
-  }
-};
-
-// Uniform in [-1, -0.05] u [0.05, 1]: never zero.
-std::vector<float> random_values(size_t n, uint32_t seed, float scale = 1.0f) {
-  std::mt19937 rng(seed);
-  std::uniform_real_distribution<float> mag(0.05f, 1.0f);
-  std::vector<float> v(n);
-  for (auto& x : v) x = (rng() & 1 ? mag(rng) : -mag(rng)) * scale;
-  return v;
-}
-
-uint32_t bits(float f) {
-  uint32_t b;
-  std::memcpy(&b, &f, 4);
-  return b;
-}
+using hearth::test::bits;
+using hearth::test::DevBuf;
+using hearth::test::random_values;
 
 // A weight matrix stored as `type`, rows `row_bytes` apart (>= the packed size), and its F32 decode.
 struct Weights {

@@ -58,43 +58,9 @@ bool quick() { return std::getenv("HEARTH_SANITIZER_QUICK") != nullptr; }
 #define REQUIRE_GPU() \
   if (!have_gpu()) GTEST_SKIP() << "no usable CUDA device"
 
-template <class T>
-struct DevBuf {
-  T* p = nullptr;
-  size_t n = 0;
-  explicit DevBuf(size_t count) : n(count) {
-    if (cudaMalloc(reinterpret_cast<void**>(&p), std::max<size_t>(count, 1) * sizeof(T)) != cudaSuccess) p = nullptr;
-  }
-  explicit DevBuf(const std::vector<T>& h) : DevBuf(h.size()) { upload(h); }
-  ~DevBuf() {
-    if (p) cudaFree(p);
-  }
-  DevBuf(const DevBuf&) = delete;
-  DevBuf& operator=(const DevBuf&) = delete;
-  void upload(const std::vector<T>& h) {
-    if (p && !h.empty()) cudaMemcpy(p, h.data(), h.size() * sizeof(T), cudaMemcpyHostToDevice);
-  }
-  std::vector<T> download() const {
-    std::vector<T> h(n);
-    if (p && n) cudaMemcpy(h.data(), p, n * sizeof(T), cudaMemcpyDeviceToHost);
-    return h;
-  }
-};
-
-// Uniform in [-1, -0.05] u [0.05, 1] times scale: never zero.
-std::vector<float> random_values(size_t n, uint32_t seed, float scale = 1.0f) {
-  std::mt19937 rng(seed);
-  std::uniform_real_distribution<float> mag(0.05f, 1.0f);
-  std::vector<float> v(n);
-  for (auto& x : v) x = (rng() & 1 ? mag(rng) : -mag(rng)) * scale;
-  return v;
-}
-
-uint32_t bits(float f) {
-  uint32_t b;
-  std::memcpy(&b, &f, 4);
-  return b;
-}
+using hearth::test::bits;
+using hearth::test::DevBuf;
+using hearth::test::random_values;
 
 // |got - want| <= rel · scale_i + abs for every i, scale_i = |want_i| unless given; reports the first few.
 void expect_close(const std::vector<float>& got, const std::vector<float>& want, double rel, double abs,
