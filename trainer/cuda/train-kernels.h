@@ -20,7 +20,7 @@
  * IEEE division and square root, AdamW, SwiGLU's algebra, RoPE and the embedding scatter then perform
  * the CPU's float operations one for one; the reductions differ from the CPU only in summation order.
  *
- * Nothing in the trainer loop calls these yet (it runs on the CPU); tests/gpu/test-cuda-train-kernels.cpp
+ * The device trainer (trainer/src/device-trainer.cpp) calls them; tests/gpu/test-cuda-train-kernels.cpp
  * checks each against its CPU op.
  */
 #pragma once
@@ -132,5 +132,45 @@ cudaError_t rope_backward(float* dx, int64_t B, int64_t T, int64_t n_heads, int6
 // block, which adds that token's rows in order, so the result is deterministic and equals the CPU's.
 cudaError_t embedding_backward(float* dtable, const float* dx, const int32_t* plan, int64_t n_segments, int64_t n_rows,
                                int64_t d, cudaStream_t stream);
+
+// ---- Added for the device trainer (trainer/src/device-trainer.cpp) ----------------------------------
+
+// As ops::dropout_forward / dropout_backward: the same counter hash of (seed, index), so the masks are the
+// CPU's bit for bit. Forward writes out = x · mask / (1 - p) (out may equal x; p == 0 copies unless
+// out == x); backward ACCUMULATES dout · mask / (1 - p) into dx.
+cudaError_t dropout_forward(float* out, const float* x, int64_t n, float p, uint64_t seed, cudaStream_t stream);
+cudaError_t dropout_backward(float* dx, const float* dout, int64_t n, float p, uint64_t seed, cudaStream_t stream);
+
+// dbias (out) += column sums of dy (n, out) (a Linear's bias gradient), summed per block of
+// BIAS_GRAD_ROWS rows into `partials` (bias_grad_partials(n, out) floats of device scratch), then over
+// the blocks in order: deterministic.
+constexpr int64_t BIAS_GRAD_ROWS = 64;
+int64_t bias_grad_partials(int64_t n, int64_t out);
+cudaError_t bias_backward(float* dbias, const float* dy, int64_t n, int64_t out, float* partials, cudaStream_t stream);
+
+// Interleaved (GGUF llama) <-> half-split (Hugging Face) columns of (n, heads·hd) rows, as
+// train-model.cpp's perm_to_hf / perm_from_hf: stored column 2i+s of a head is Hugging Face column
+// s·hd/2 + i. dst and src must not overlap.
+cudaError_t qk_to_hf(float* dst, const float* src, int64_t n, int64_t heads, int64_t hd, cudaStream_t stream);
+cudaError_t qk_from_hf(float* dst, const float* src, int64_t n, int64_t heads, int64_t hd, cudaStream_t stream);
+
+// x[i] += y[i] (gradients, residuals), i < n.
+cudaError_t add_inplace(float* x, const float* y, int64_t n, cudaStream_t stream);
+
+// Attention helpers (trainer/src/device-attention.cpp). Head-major permutes between the ops layout
+// (B·T, H, hd) and (B, H, T, hd); from_head_major ACCUMULATES when `accumulate`.
+cudaError_t to_head_major(float* dst, const float* src, int64_t B, int64_t T, int64_t H, int64_t hd,
+                          cudaStream_t stream);
+cudaError_t from_head_major(float* dst, const float* src, int64_t B, int64_t T, int64_t H, int64_t hd,
+                            bool accumulate, cudaStream_t stream);
+// Causal softmax in place over rows of scores (B·n_head, T, T) (row i of each T×T matrix is position i):
+// p[j] = exp(scale·s[j] - max) / sum for j <= i (max and sum over j <= i, the sum in F32 in the CPU's
+// order where cheap), p[j] = 0 for j > i. When p_bf16 is not null it also receives BF16(p).
+cudaError_t causal_softmax(float* scores, uint16_t* p_bf16, int64_t n_mat, int64_t T, float scale,
+                           cudaStream_t stream);
+// Softmax backward in place: ds[j] = scale · p[j] · (dp[j] - sum_k p[k]·dp[k]) over rows of (n_mat, T, T);
+// dp is overwritten by ds. When ds_bf16 is not null it also receives BF16(ds).
+cudaError_t softmax_backward(float* dp, uint16_t* ds_bf16, const float* p, int64_t n_mat, int64_t T, float scale,
+                             cudaStream_t stream);
 
 }  // namespace hearth::train::cuda
