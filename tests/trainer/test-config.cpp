@@ -78,6 +78,9 @@ training:
   max_grad_norm: 0.5
   seed: 18446744073709551615
   threads: 2
+  device: cuda
+  gpu: 1
+  precision: f32
   recompute: true
   log_every: 5
 eval:
@@ -105,6 +108,10 @@ TEST(Config, EmptyTextGivesTheDocumentedDefaults) {
   EXPECT_EQ(c.training.schedule, ScheduleKind::cosine);
   EXPECT_EQ(c.checkpoint.keep, 2);
   EXPECT_EQ(c.output.formats, (std::vector<std::string>{"peft", "gguf-lora", "gguf-f16"}));
+  // The GPU when there is one, in BF16 mixed precision, on device 0.
+  EXPECT_EQ(c.training.device, "auto");
+  EXPECT_EQ(c.training.gpu, 0);
+  EXPECT_EQ(c.training.precision, "bf16");
   // Empty sections and comments are fine too.
   EXPECT_EQ(config_to_json(must_parse("# nothing\nlora:\ntraining:\n")), config_to_json(TrainConfig{}));
 }
@@ -150,6 +157,9 @@ TEST(Config, EveryKeyOfEverySectionIsRead) {
   EXPECT_EQ(c.training.max_grad_norm, 0.5);
   EXPECT_EQ(c.training.seed, UINT64_MAX);
   EXPECT_EQ(c.training.threads, 2);
+  EXPECT_EQ(c.training.device, "cuda");
+  EXPECT_EQ(c.training.gpu, 1);
+  EXPECT_EQ(c.training.precision, "f32");
   EXPECT_TRUE(c.training.recompute);
   EXPECT_EQ(c.training.log_every, 5);
   EXPECT_EQ(c.eval.every, 10);
@@ -185,6 +195,9 @@ TEST(Config, JsonHasEveryKeyWithItsEffectiveValue) {
   EXPECT_EQ(j["data"]["format"], "sharegpt");
   EXPECT_EQ(j["training"]["schedule"], "linear");
   EXPECT_EQ(j["training"]["seed"].get<uint64_t>(), UINT64_MAX);
+  EXPECT_EQ(j["training"]["device"], "cuda");
+  EXPECT_EQ(j["training"]["gpu"], 1);
+  EXPECT_EQ(j["training"]["precision"], "f32");
   EXPECT_EQ(j["output"]["formats"], nlohmann::json({"safetensors", "gguf-q8_0"}));
   // Every key of the FULL example is in the JSON, and nothing else.
   size_t keys = 0;
@@ -309,6 +322,51 @@ TEST(Config, OverridesApplyAfterTheFile) {
   EXPECT_TRUE(contains(noeq.message, "expected key=value")) << noeq.message;
   Error section = must_fail("", {"lora=3"});
   EXPECT_TRUE(contains(section.message, "is a section")) << section.message;
+}
+
+TEST(Config, DeviceKeysAcceptTheirNamesOnly) {
+  TrainConfig c = must_parse("", {}, {"training.device=cpu", "training.gpu=3", "training.precision=f32"});
+  EXPECT_EQ(c.training.device, "cpu");
+  EXPECT_EQ(c.training.gpu, 3);
+  EXPECT_EQ(c.training.precision, "f32");
+  EXPECT_EQ(must_parse("training: {device: auto, precision: bf16}\n").training.device, "auto");
+
+  Error dev = must_fail("training:\n  device: gpu\n");
+  EXPECT_EQ(dev.code, ErrorCode::format);
+  EXPECT_TRUE(contains(dev.message, "<yaml>:2: training.device must be one of cpu, cuda, auto (got 'gpu')"))
+      << dev.message;
+  Error upper = must_fail("", {"training.device=CUDA"});
+  EXPECT_EQ(upper.code, ErrorCode::invalid_argument);
+  EXPECT_TRUE(contains(upper.message, "training.device must be one of")) << upper.message;
+  Error prec = must_fail("", {"training.precision=fp16"});
+  EXPECT_TRUE(contains(prec.message, "training.precision must be one of bf16, f32 (got 'fp16')")) << prec.message;
+  Error gpu = must_fail("", {"training.gpu=-1"});
+  EXPECT_TRUE(contains(gpu.message, "training.gpu must be >= 0 (got -1)")) << gpu.message;
+  Error gpu_type = must_fail("", {"training.gpu=first"});
+  EXPECT_TRUE(contains(gpu_type.message, "training.gpu: expected an integer")) << gpu_type.message;
+
+  // A config built in code is checked too.
+  TrainConfig v;
+  v.model = "/m.gguf";
+  v.data.train = "/d.jsonl";
+  v.training.device = "tpu";
+  auto r = validate_config(v);
+  ASSERT_FALSE(r);
+  EXPECT_TRUE(contains(r.error().message, "training.device must be one of cpu, cuda, auto (got 'tpu')"))
+      << r.error().message;
+  v.training.device = "cuda";
+  v.training.precision = "f16";
+  r = validate_config(v);
+  ASSERT_FALSE(r);
+  EXPECT_TRUE(contains(r.error().message, "training.precision must be one of bf16, f32")) << r.error().message;
+
+  // Written out and read back.
+  v.training.precision = "f32";
+  v.training.gpu = 2;
+  TrainConfig back = must_parse(config_to_yaml(v));
+  EXPECT_EQ(back.training.device, "cuda");
+  EXPECT_EQ(back.training.gpu, 2);
+  EXPECT_EQ(back.training.precision, "f32");
 }
 
 TEST(Config, YamlOutputReadsBackToTheSameConfig) {

@@ -87,6 +87,16 @@ std::string one_of_each(const std::vector<std::string>& list, const char* const 
   return "";
 }
 
+template <size_t N>
+std::string name_in(const std::string& v, const char* const (&allowed)[N]) {
+  std::string list;
+  for (const char* a : allowed) {
+    if (v == a) return "";
+    list += (list.empty() ? "" : ", ") + std::string(a);
+  }
+  return "must be one of " + list + " (got '" + v + "')";
+}
+
 #define HF(KEY, MEMBER) Field{KEY, [](TrainConfig& c) -> Ref { return &c.MEMBER; }, nullptr}
 #define HFC(KEY, MEMBER, CHECK) \
   Field{KEY, [](TrainConfig& c) -> Ref { return &c.MEMBER; }, [](const TrainConfig& c) -> std::string { \
@@ -136,6 +146,9 @@ const std::vector<Field>& fields() {
       HFC("training.max_grad_norm", training.max_grad_norm, non_negative(v)),
       HF("training.seed", training.seed),
       HFC("training.threads", training.threads, at_least<int>(v, 0)),
+      HFC("training.device", training.device, name_in(v, TRAIN_DEVICE_NAMES)),
+      HFC("training.gpu", training.gpu, at_least<int>(v, 0)),
+      HFC("training.precision", training.precision, name_in(v, TRAIN_PRECISION_NAMES)),
       HF("training.recompute", training.recompute),
       HFC("training.log_every", training.log_every, at_least<int64_t>(v, 1)),
       HFC("eval.every", eval.every, at_least<int64_t>(v, 0)),

@@ -34,6 +34,10 @@ enum class ScheduleKind { constant, linear, cosine };
 const char* schedule_name(ScheduleKind s);
 Expected<ScheduleKind> schedule_from_name(const std::string& s);
 
+// The names training.device and training.precision accept.
+inline constexpr const char* TRAIN_DEVICE_NAMES[] = {"cpu", "cuda", "auto"};
+inline constexpr const char* TRAIN_PRECISION_NAMES[] = {"bf16", "f32"};
+
 struct PretrainShape {             // method: pretrain
   Architecture arch = Architecture::llama;
   int64_t n_layer = 4, n_embd = 128, n_head = 4, n_head_kv = 4, n_ff = 344, n_ctx = 256;
@@ -66,6 +70,11 @@ struct TrainingConfig {
   double max_grad_norm = 1.0;  // 0: no clipping
   uint64_t seed = 42;
   int threads = 0;             // 0: all hardware threads
+  // Where the steps run (docs/training.md, "Training on a GPU"): "cpu", "cuda" or "auto". cuda and auto
+  // both try GPU `gpu` and fall back to the CPU, with the reason, when it cannot serve.
+  std::string device = "auto";
+  int gpu = 0;                     // CUDA device index
+  std::string precision = "bf16";  // GPU matrix products: "bf16" (mixed, F32 master weights) or "f32"
   bool recompute = false;
   int64_t log_every = 1;
 };
