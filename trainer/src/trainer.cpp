@@ -11,12 +11,18 @@
  * - Sample generations use the engine's own forward pass: the current weights are written as an F32
  *   GGUF into the run folder, generated from greedily, and removed. It costs a file write per evaluation
  *   and only happens when the configuration lists prompts.
+ * - On a GPU (device-trainer.h) the loop is the same loop: the same batches, gradient scale and dropout
+ *   seeds, with the step's three calls (forward_backward, clipping, AdamW) made on the device. The host
+ *   TrainModel and AdamW stay the run's record: the optimizer's step count advances with every device
+ *   step, and weights and moments are downloaded only when the host needs them (checkpoint, sample
+ *   generations, export). Failing to set up the GPU is never an error: the CPU trains, and says why.
  */
 #include "hearth/trainer/trainer.h"
 
 #include <algorithm>
 #include <chrono>
 #include <cmath>
+#include <cstdio>
 #include <limits>
 #include <thread>
 
@@ -32,6 +38,8 @@
 #include "hearth/trainer/checkpoint.h"
 #include "hearth/trainer/optim.h"
 #include "hearth/trainer/train-model.h"
+
+#include "device-trainer.h"
 
 namespace hearth::train {
 namespace fs = std::filesystem;
@@ -145,9 +153,10 @@ Expected<void> prepare_tokenizer(const TrainConfig& c, const fs::path& run_dir, 
   return {};
 }
 
-// Token-weighted mean loss over (at most max_batches batches of) the validation set.
-Expected<std::pair<double, int64_t>> validation_loss(TrainModel& model, const Dataset& ds, const TrainConfig& c,
-                                                     int32_t pad_id) {
+// Token-weighted mean loss over (at most max_batches batches of) the validation set, on the device when
+// `dev` is given.
+Expected<std::pair<double, int64_t>> validation_loss(TrainModel& model, DeviceTrainer* dev, const Dataset& ds,
+                                                     const TrainConfig& c, int32_t pad_id) {
   if (ds.validation.empty()) return std::pair{std::numeric_limits<double>::quiet_NaN(), int64_t(0)};
   BatchIterator it(ds.validation, c.training.batch_size, c.data.max_length, c.data.packing, pad_id,
                    c.training.seed);
@@ -158,7 +167,8 @@ Expected<std::pair<double, int64_t>> validation_loss(TrainModel& model, const Da
   for (int64_t i = 0; i < n; ++i) {
     Batch b = it.next();
     if (b.n_targets == 0) continue;
-    HEARTH_TRY(LossResult r, model.evaluate(b.tokens, b.targets, b.B, b.T));
+    HEARTH_TRY(LossResult r, dev ? dev->evaluate(b.tokens, b.targets, b.B, b.T)
+                                 : model.evaluate(b.tokens, b.targets, b.B, b.T));
     sum += r.loss * double(r.n_tokens);
     tokens += r.n_tokens;
   }
@@ -227,6 +237,71 @@ Expected<std::vector<std::pair<std::string, std::string>>> sample_generations(co
   return out;
 }
 
+// "CPU, N threads" (training.threads, or what OpenMP will use when 0).
+std::string cpu_description(const TrainConfig& c) {
+  const int n = c.training.threads > 0 ? c.training.threads
+                                       : int(std::max(1u, std::thread::hardware_concurrency()));
+  return "CPU, " + std::to_string(n) + (n == 1 ? " thread" : " threads");
+}
+
+std::string gib_text(uint64_t bytes) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%.2f GiB", double(bytes) / double(1ull << 30));
+  return buf;
+}
+
+// The backend for this run: a DeviceTrainer in `dev` when training.device asks for a GPU and one can
+// serve, else the CPU with the reason in `note`. Never an error.
+TrainDeviceInfo choose_device(const TrainConfig& c, TrainModel& model, std::unique_ptr<DeviceTrainer>& dev,
+                              const TrainCallbacks& cb) {
+  TrainDeviceInfo info;
+  if (c.training.device != "cpu") {
+    std::string why = cuda_training_unavailable(c.training.gpu);
+    if (why.empty()) {
+      DeviceTrainOptions o;
+      o.gpu_index = c.training.gpu;
+      o.precision = c.training.precision == "f32" ? TrainPrecision::f32 : TrainPrecision::bf16;
+      say(cb, "setting up GPU " + std::to_string(c.training.gpu) + " for training (" + precision_name(o.precision) +
+                  ")");
+      try {
+        auto d = DeviceTrainer::create(model, o, c.training.batch_size, c.data.max_length);
+        if (d) dev = std::move(*d);
+        else why = d.error().message;
+      } catch (const std::exception& e) {  // the API promises none; a host allocation may still throw
+        why = std::string("the GPU could not be set up: ") + e.what();
+      }
+      if (!dev && why.empty()) why = "the GPU could not be set up";
+    }
+    if (dev) {
+      info.device = "cuda";
+      info.description = dev->description();
+      info.memory_bytes = dev->device_bytes();
+      say(cb, "training on the GPU: " + info.description + " (" + gib_text(info.memory_bytes) + " of GPU memory)");
+    } else {
+      info.note = why;
+    }
+  }
+  if (!dev) {
+    info.device = "cpu";
+    info.description = cpu_description(c);
+    say(cb, info.note.empty() ? "training on the CPU (" + info.description + ")"
+                              : "training on the CPU: " + info.note);
+  }
+  if (cb.on_device) cb.on_device(info);
+  return info;
+}
+
+// training.device, training.gpu and training.precision say where and how precisely the steps run, not
+// what they compute, so a run may resume elsewhere (a GPU checkpoint on the CPU, or the reverse); they
+// are left out of the resume comparison (checkpoints written before these keys existed lack them).
+std::string without_device_keys(const std::string& config_json) {
+  auto j = nlohmann::json::parse(config_json, nullptr, false);
+  if (j.is_discarded() || !j.is_object()) return config_json;
+  if (auto t = j.find("training"); t != j.end() && t->is_object())
+    for (const char* k : {"device", "gpu", "precision"}) t->erase(k);
+  return j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+}
+
 }  // namespace
 
 Expected<TrainResult> run_training(const TrainConfig& config, const fs::path& run_dir,
@@ -282,6 +357,21 @@ Expected<TrainResult> run_training(const TrainConfig& config, const fs::path& ru
   as.weight_decay = c.training.weight_decay;
   AdamW opt(params, as);
 
+  // The backend, before the first step (and before a checkpoint is loaded, which is then uploaded).
+  std::unique_ptr<DeviceTrainer> dev;
+  const TrainDeviceInfo where = choose_device(c, *model, dev, cb);
+  // Whether the host's weights (and moments) are those of the device at step host_step: downloads are
+  // made only when the host needs them, at most once per step.
+  int64_t host_step = -1;
+  bool host_moments = false;
+  auto sync_host = [&](int64_t step, bool moments) -> Expected<void> {
+    if (!dev || (host_step == step && (host_moments || !moments))) return {};
+    HEARTH_TRY_VOID(moments ? dev->download(*model, &opt.m(), &opt.v()) : dev->download(*model));
+    host_step = step;
+    host_moments = moments;
+    return {};
+  };
+
   const int32_t pad_id = tok.pad_id() ? *tok.pad_id() : (tok.eos_id() ? *tok.eos_id() : 0);
   BatchIterator it(ds.train, c.training.batch_size, c.data.max_length, c.data.packing, pad_id, c.training.seed);
   const int64_t accum = std::max<int64_t>(1, c.training.grad_accum);
@@ -295,18 +385,30 @@ Expected<TrainResult> run_training(const TrainConfig& config, const fs::path& ru
   if (resume_from) {
     say(cb, "resuming from " + resume_from->string());
     HEARTH_TRY(TrainState loaded, load_checkpoint(*resume_from, params, opt));
-    if (!loaded.config_json.empty()) HEARTH_TRY_VOID(check_resume_config(loaded.config_json, config_to_json(c)));
+    if (!loaded.config_json.empty())
+      HEARTH_TRY_VOID(check_resume_config(without_device_keys(loaded.config_json),
+                                          without_device_keys(config_to_json(c))));
     st = std::move(loaded);
     st.config_json = config_to_json(c);
     it.seek(st.data);
+    if (dev) {
+      HEARTH_TRY_VOID(dev->upload(*model, opt.m(), opt.v()));
+      host_step = st.step;
+      host_moments = true;
+    }
   }
 
   TrainResult res;
   res.dataset_sha256 = ds.sha256;
   res.data_stats = ds.stats;
+  res.device = where.device;
+  res.device_description = where.description;
+  res.device_note = where.note;
+  res.device_memory_bytes = where.memory_bytes;
   std::optional<double> best_val = st.best_val_loss != 0 ? std::optional<double>(st.best_val_loss) : std::nullopt;
 
   auto save = [&]() -> Expected<void> {
+    HEARTH_TRY_VOID(sync_host(st.step, true));
     st.data = it.position();
     st.best_val_loss = best_val.value_or(0);
     HEARTH_TRY(fs::path p, save_checkpoint(ckpt_dir, st, cparams, opt, std::max<int64_t>(1, c.checkpoint.keep)));
@@ -317,13 +419,14 @@ Expected<TrainResult> run_training(const TrainConfig& config, const fs::path& ru
   auto evaluate_now = [&]() -> Expected<EvalResult> {
     EvalResult e;
     e.step = st.step;
-    HEARTH_TRY(auto vl, validation_loss(*model, ds, c, pad_id));
+    HEARTH_TRY(auto vl, validation_loss(*model, dev.get(), ds, c, pad_id));
     e.val_loss = vl.first;
     e.val_tokens = vl.second;
     if (!std::isnan(e.val_loss)) {
       if (!best_val || e.val_loss < *best_val) best_val = e.val_loss;
       res.final_val_loss = e.val_loss;
     }
+    if (!c.eval.prompts.empty()) HEARTH_TRY_VOID(sync_host(st.step, false));
     HEARTH_TRY(auto samples, sample_generations(*model, c, s, chat_data && c.method != Method::pretrain, run_dir));
     e.samples = std::move(samples);
     if (cb.on_eval) cb.on_eval(e);
@@ -349,7 +452,8 @@ Expected<TrainResult> run_training(const TrainConfig& config, const fs::path& ru
     const auto t0 = Clock::now();
     const BatchIterator::Position pos0 = it.position();
     const uint64_t dropout0 = st.dropout_counter;
-    model->zero_grad();
+    if (dev) HEARTH_TRY_VOID(dev->zero_grad());
+    else model->zero_grad();
     double loss_sum = 0;
     int64_t step_tokens = 0;
     bool stopped = false;
@@ -359,8 +463,11 @@ Expected<TrainResult> run_training(const TrainConfig& config, const fs::path& ru
         break;
       }
       Batch b = it.next();
-      HEARTH_TRY(LossResult r, model->forward_backward(b.tokens, b.targets, b.B, b.T, 1.0f / float(accum),
-                                                       st.dropout_counter++));
+      const uint64_t dropout_seed = st.dropout_counter++;
+      HEARTH_TRY(LossResult r, dev ? dev->forward_backward(b.tokens, b.targets, b.B, b.T, 1.0f / float(accum),
+                                                           dropout_seed)
+                                   : model->forward_backward(b.tokens, b.targets, b.B, b.T, 1.0f / float(accum),
+                                                             dropout_seed));
       loss_sum += r.loss;
       step_tokens += r.n_tokens;
     }
@@ -371,7 +478,13 @@ Expected<TrainResult> run_training(const TrainConfig& config, const fs::path& ru
       res.outcome = TrainOutcome::stopped;
       break;
     }
-    const double grad_norm = clip_grad_norm(params, c.training.max_grad_norm);
+    double grad_norm = 0;
+    if (dev) {
+      HEARTH_TRY(double n, dev->clip_grad_norm(c.training.max_grad_norm));
+      grad_norm = n;
+    } else {
+      grad_norm = clip_grad_norm(params, c.training.max_grad_norm);
+    }
     // A NaN or infinite loss/gradient would poison every weight through AdamW's moments: stop before
     // the update, so the newest checkpoint and the weights stay usable.
     if (!std::isfinite(grad_norm) || !std::isfinite(loss_sum))
@@ -382,7 +495,14 @@ Expected<TrainResult> run_training(const TrainConfig& config, const fs::path& ru
                         "lower training.lr (or raise training.warmup_steps) and resume from the last checkpoint");
     const double lr = learning_rate(c.training.schedule, c.training.lr, st.step, total, c.training.warmup_steps,
                                     c.training.min_lr_ratio);
-    opt.step(lr);
+    if (dev) {
+      // The host optimizer keeps the step count (checkpoints store it; the bias corrections use it).
+      const int64_t t = opt.steps_taken() + 1;
+      HEARTH_TRY_VOID(dev->adamw_step(lr, as, t));
+      opt.set_steps_taken(t);
+    } else {
+      opt.step(lr);
+    }
     ++st.step;
     st.tokens_seen += step_tokens;
     const double dt = std::chrono::duration<double>(Clock::now() - t0).count();
@@ -441,6 +561,7 @@ Expected<TrainResult> run_training(const TrainConfig& config, const fs::path& ru
       if (ch == ' ' || ch == '/') ch = '-';
     name = base_name + "-" + method_name(c.method);
   }
+  HEARTH_TRY_VOID(sync_host(st.step, false));
   say(cb, "exporting to " + out_dir.string());
   HEARTH_TRY(auto outputs, export_model(*model, s.base.get(), s.tdata ? &*s.tdata : nullptr, s.spm_model, formats,
                                         out_dir, name));

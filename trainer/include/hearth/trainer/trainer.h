@@ -7,6 +7,10 @@
  * stop writes a checkpoint before returning (TrainOutcome::stopped), so Ctrl-C or the dashboard's
  * Stop never loses more than the current step.
  *
+ * Where the steps run (training.device): the CPU, or a CUDA GPU through the trainer's device path with
+ * the CPU's semantics. A GPU that cannot serve (none, built without CUDA, too little memory, any set-up
+ * error) never fails the run: the CPU trains instead, and on_message / on_device / TrainResult say why.
+ *
  * Threads: run_training() runs on the caller's thread; callbacks are called on it.
  */
 #pragma once
@@ -44,6 +48,14 @@ struct EvalResult {
   std::vector<std::pair<std::string, std::string>> samples;  // (prompt, greedy continuation)
 };
 
+// Where a run's steps are computed, decided once before the first step.
+struct TrainDeviceInfo {
+  std::string device;          // "cpu" or "cuda"
+  std::string description;     // "CPU, 8 threads" or "NVIDIA H200 (GPU 0), BF16 mixed precision"
+  std::string note;            // why the CPU serves although training.device asked for a GPU; else empty
+  uint64_t memory_bytes = 0;   // device memory the GPU path holds (0 on the CPU)
+};
+
 struct TrainCallbacks {
   std::function<void(const Dataset&)> on_data;            // after loading (stats, issues)
   std::function<void(const StepMetrics&)> on_step;        // every log_every steps and the last
@@ -51,6 +63,7 @@ struct TrainCallbacks {
   std::function<void(const std::filesystem::path&, int64_t step)> on_checkpoint;
   std::function<bool()> should_stop;                      // polled between micro-batches
   std::function<void(const std::string&)> on_message;     // progress text ("loading model", ...)
+  std::function<void(const TrainDeviceInfo&)> on_device;  // once, when the backend is chosen (before step 1)
 };
 
 enum class TrainOutcome { finished, stopped };
@@ -66,7 +79,13 @@ struct TrainResult {
   DatasetStats data_stats;
   std::filesystem::path checkpoint;       // the last one written
   std::vector<ExportedFile> outputs;      // empty when stopped
-  uint64_t peak_memory_bytes = 0;
+  uint64_t peak_memory_bytes = 0;        // host memory of the model (and its activations on the CPU)
+  // What ran (TrainDeviceInfo): "cpu" or "cuda", its description, why the CPU served when a GPU was asked
+  // for, and the device memory held on a GPU.
+  std::string device;
+  std::string device_description;
+  std::string device_note;
+  uint64_t device_memory_bytes = 0;
 };
 
 // Runs (or, with `resume_from` a checkpoint folder, continues) training as `config` says, writing
