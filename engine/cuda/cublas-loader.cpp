@@ -46,6 +46,8 @@ Loaded load() {
   r.api.set_stream = reinterpret_cast<CublasApi::SetStreamFn>(sym("cublasSetStream_v2"));
   r.api.set_math_mode = reinterpret_cast<CublasApi::SetMathModeFn>(sym("cublasSetMathMode"));
   r.api.gemm_ex = reinterpret_cast<CublasApi::GemmExFn>(sym("cublasGemmEx"));
+  r.api.gemm_strided_batched_ex =
+      reinterpret_cast<CublasApi::GemmStridedBatchedExFn>(sym("cublasGemmStridedBatchedEx"));
   if (!missing.empty()) {
     r.why = "cuBLAS found (" + r.api.library + ") but it lacks " + missing;
     return r;  // the library stays loaded; harmless

@@ -2,8 +2,9 @@
  * hearth-cli starts on a machine with only the NVIDIA driver (or none), and only prefill needs cuBLAS.
  *
  * Non-obvious choice: the function pointer types are spelled out here from <cublas_api.h>'s
- * declarations instead of decltype(&cublasGemmEx), because that header overloads cublasGemmEx (an
- * inline wrapper taking the old cudaDataType compute type), which makes the address ambiguous.
+ * declarations instead of decltype(&cublasGemmEx), because that header overloads cublasGemmEx and
+ * cublasGemmStridedBatchedEx (inline wrappers taking the old cudaDataType compute type), which makes the
+ * addresses ambiguous.
  *
  * Thread-safety: cublas_api() loads once per process (std::call_once) and may be called from any thread;
  * the table it returns is immutable. A cuBLAS handle is still used by one thread at a time.
@@ -24,6 +25,11 @@ struct CublasApi {
   using GemmExFn = cublasStatus_t (*)(cublasHandle_t, cublasOperation_t, cublasOperation_t, int, int, int,
                                       const void*, const void*, cudaDataType, int, const void*, cudaDataType, int,
                                       const void*, void*, cudaDataType, int, cublasComputeType_t, cublasGemmAlgo_t);
+  using GemmStridedBatchedExFn = cublasStatus_t (*)(cublasHandle_t, cublasOperation_t, cublasOperation_t, int, int,
+                                                    int, const void*, const void*, cudaDataType, int, long long,
+                                                    const void*, cudaDataType, int, long long, const void*, void*,
+                                                    cudaDataType, int, long long, int, cublasComputeType_t,
+                                                    cublasGemmAlgo_t);
   using StatusStringFn = const char* (*)(cublasStatus_t);
 
   CreateFn create = nullptr;            // cublasCreate_v2
@@ -31,6 +37,7 @@ struct CublasApi {
   SetStreamFn set_stream = nullptr;     // cublasSetStream_v2
   SetMathModeFn set_math_mode = nullptr;  // cublasSetMathMode
   GemmExFn gemm_ex = nullptr;           // cublasGemmEx
+  GemmStridedBatchedExFn gemm_strided_batched_ex = nullptr;  // cublasGemmStridedBatchedEx (the trainer's)
   StatusStringFn status_string = nullptr;  // cublasGetStatusString (may be null: older libraries)
   std::string library;                  // the file that was loaded, e.g. "libcublas.so.13"
 };

@@ -51,6 +51,9 @@ class TrainBlas {
                               int64_t stride_a, Mat b, int64_t stride_b, float beta, float* c, int64_t ldc,
                               int64_t stride_c, int64_t batch);
 
+  // The stream given to create() (device-attention.cpp enqueues its kernels there).
+  cudaStream_t stream() const;
+
   struct Impl;
 
  private:

@@ -1,5 +1,6 @@
 /* The few cuBLAS types engine/cuda/cublas-loader.h names, for engine-test-cuda-runner-emulated, which
- * runs the CUDA runner on the CPU with the GEMM of cublas-emu.cpp. The values are cuBLAS's own. */
+ * runs the CUDA runner on the CPU with the GEMM of cublas-emu.cpp (and for the trainer's emulated
+ * attention test, through trainer/src/train-blas.cpp). The values are cuBLAS's own. */
 #pragma once
 
 #include <cuda_runtime_api.h>
@@ -15,5 +16,9 @@ typedef enum {
 typedef enum { CUBLAS_OP_N = 0, CUBLAS_OP_T = 1, CUBLAS_OP_C = 2 } cublasOperation_t;
 typedef enum { CUBLAS_DEFAULT_MATH = 0, CUBLAS_PEDANTIC_MATH = 2, CUBLAS_TF32_TENSOR_OP_MATH = 3 } cublasMath_t;
 typedef enum { CUDA_R_16F = 2, CUDA_R_32F = 0, CUDA_R_16BF = 14 } cudaDataType;
-typedef enum { CUBLAS_COMPUTE_32F = 68, CUBLAS_COMPUTE_32F_FAST_TF32 = 77 } cublasComputeType_t;
+typedef enum {
+  CUBLAS_COMPUTE_32F = 68,
+  CUBLAS_COMPUTE_32F_PEDANTIC = 69,
+  CUBLAS_COMPUTE_32F_FAST_TF32 = 77
+} cublasComputeType_t;
 typedef enum { CUBLAS_GEMM_DEFAULT = -1 } cublasGemmAlgo_t;

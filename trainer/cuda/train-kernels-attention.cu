@@ -1,0 +1,158 @@
+/* The attention kernels of train-kernels.h that trainer/src/device-attention.cpp puts around its cuBLAS
+ * products: the head-major permutes (B·T, H, hd) <-> (B, H, T, hd), the causal softmax of the score
+ * matrices and the softmax backward.
+ *
+ * Non-obvious choice: the softmax uses the CPU attention's own exponential (ops-internal.h exp_fast, a
+ * Cody-Waite reduction and a degree-6 polynomial), written out here with the same float operations; with
+ * --fmad=false each e^x is then the CPU's bits, and a probability differs from the CPU's only through the
+ * order of the row sum (in double on both sides) and the score products themselves.
+ */
+#include <cuda_runtime.h>
+
+#include <cmath>
+#include <cstdint>
+
+#include "train-kernels-common.cuh"
+#include "train-kernels.h"
+
+namespace hearth::train::cuda {
+
+namespace {
+
+using namespace detail;
+
+// ops::detail::exp_fast, operation for operation (see ops-internal.h).
+__device__ __forceinline__ float exp_fast(float x) {
+  x = x < -87.3f ? -87.3f : x;  // std::min(std::max(x, -87.3f), 88.3f), NaN included
+  x = 88.3f < x ? 88.3f : x;
+  const float n = (x * 1.44269504088896341f + 12582912.0f) - 12582912.0f;
+  const float r = (x - n * 0.693359375f) - n * -2.12194440e-4f;
+  float p = 1.9875691500e-4f;
+  p = p * r + 1.3981999507e-3f;
+  p = p * r + 8.3334519073e-3f;
+  p = p * r + 4.1665795894e-2f;
+  p = p * r + 1.6666665459e-1f;
+  p = p * r + 5.0000001201e-1f;
+  const float er = p * r * r + r + 1.0f;
+  const float scale = as_float(uint32_t((int32_t(n) + 127) << 23));
+  return er * scale;
+}
+
+// dst (B, H, T, hd) from src (B, T, H, hd): one thread per destination element (coalesced writes).
+__global__ void to_head_major_kernel(float* __restrict__ dst, const float* __restrict__ src, int64_t total, int64_t T,
+                                     int64_t H, int64_t hd) {
+  for (int64_t e = int64_t(blockIdx.x) * blockDim.x + threadIdx.x; e < total; e += int64_t(gridDim.x) * blockDim.x) {
+    const int64_t d = e % hd, t = (e / hd) % T, h = (e / (hd * T)) % H, b = e / (hd * T * H);
+    dst[e] = src[((b * T + t) * H + h) * hd + d];
+  }
+}
+
+// dst (B, T, H, hd) (=, or += when accumulate) from src (B, H, T, hd): one thread per destination element.
+__global__ void from_head_major_kernel(float* __restrict__ dst, const float* __restrict__ src, int64_t total,
+                                       int64_t T, int64_t H, int64_t hd, int accumulate) {
+  for (int64_t e = int64_t(blockIdx.x) * blockDim.x + threadIdx.x; e < total; e += int64_t(gridDim.x) * blockDim.x) {
+    const int64_t d = e % hd, h = (e / hd) % H, t = (e / (hd * H)) % T, b = e / (hd * H * T);
+    const float v = src[((b * H + h) * T + t) * hd + d];
+    if (accumulate)
+      dst[e] += v;
+    else
+      dst[e] = v;
+  }
+}
+
+// One block per row of the (n_mat·T, T) scores (grid-stride); row r is position i = r % T of its matrix.
+// As ops::attention_forward: x_j = scale·s_j, max over j <= i, e_j = exp_fast(x_j - max), sum in double,
+// p_j = e_j · f32(1/sum); p_j = 0 for j > i.
+__global__ void causal_softmax_kernel(float* s, uint16_t* __restrict__ p16, int64_t rows, int64_t T, float scale) {
+  __shared__ float shf[THREADS];
+  __shared__ double shd[THREADS];
+  for (int64_t r = blockIdx.x; r < rows; r += gridDim.x) {
+    float* row = s + r * T;
+    const int64_t valid = r % T + 1;
+    float mx = -INFINITY;
+    for (int64_t j = threadIdx.x; j < valid; j += THREADS) {
+      const float x = row[j] * scale;
+      mx = x > mx ? x : mx;
+    }
+    mx = block_max(mx, shf);
+    double sum = 0.0;
+    for (int64_t j = threadIdx.x; j < valid; j += THREADS) {
+      const float e = exp_fast(row[j] * scale - mx);
+      row[j] = e;
+      sum += double(e);
+    }
+    sum = block_sum(sum, shd);
+    const float inv = float(1.0 / sum);
+    for (int64_t j = threadIdx.x; j < T; j += THREADS) {
+      const float p = j < valid ? row[j] * inv : 0.0f;
+      row[j] = p;
+      if (p16) p16[r * T + j] = f32_to_bf16(p);
+    }
+  }
+}
+
+// One block per row: d = Σ_{j<=i} p_j·dp_j (double, then float as the CPU), ds_j = scale·(p_j·(dp_j - d)),
+// 0 above the diagonal.
+__global__ void softmax_backward_kernel(float* dp, uint16_t* __restrict__ ds16, const float* __restrict__ p,
+                                        int64_t rows, int64_t T, float scale) {
+  __shared__ double shd[THREADS];
+  for (int64_t r = blockIdx.x; r < rows; r += gridDim.x) {
+    float* drow = dp + r * T;
+    const float* prow = p + r * T;
+    const int64_t valid = r % T + 1;
+    double dot = 0.0;
+    for (int64_t j = threadIdx.x; j < valid; j += THREADS) dot += double(prow[j]) * double(drow[j]);
+    const float d = float(block_sum(dot, shd));
+    for (int64_t j = threadIdx.x; j < T; j += THREADS) {
+      const float v = j < valid ? scale * (prow[j] * (drow[j] - d)) : 0.0f;
+      drow[j] = v;
+      if (ds16) ds16[r * T + j] = f32_to_bf16(v);
+    }
+  }
+}
+
+bool bad_dims(int64_t B, int64_t T, int64_t H, int64_t hd) { return B < 0 || T < 0 || H < 0 || hd < 0; }
+
+}  // namespace
+
+cudaError_t to_head_major(float* dst, const float* src, int64_t B, int64_t T, int64_t H, int64_t hd,
+                          cudaStream_t stream) {
+  if (bad_dims(B, T, H, hd)) return cudaErrorInvalidValue;
+  const int64_t total = B * T * H * hd;
+  if (total == 0) return cudaSuccess;
+  if (!dst || !src || dst == src) return cudaErrorInvalidValue;
+  launch(to_head_major_kernel, elem_grid(total), THREADS, stream, dst, src, total, T, H, hd);
+  return launch_status();
+}
+
+cudaError_t from_head_major(float* dst, const float* src, int64_t B, int64_t T, int64_t H, int64_t hd,
+                            bool accumulate, cudaStream_t stream) {
+  if (bad_dims(B, T, H, hd)) return cudaErrorInvalidValue;
+  const int64_t total = B * T * H * hd;
+  if (total == 0) return cudaSuccess;
+  if (!dst || !src || dst == src) return cudaErrorInvalidValue;
+  launch(from_head_major_kernel, elem_grid(total), THREADS, stream, dst, src, total, T, H, hd, accumulate ? 1 : 0);
+  return launch_status();
+}
+
+cudaError_t causal_softmax(float* scores, uint16_t* p_bf16, int64_t n_mat, int64_t T, float scale,
+                           cudaStream_t stream) {
+  if (n_mat < 0 || T < 0) return cudaErrorInvalidValue;
+  const int64_t rows = n_mat * T;
+  if (rows == 0) return cudaSuccess;
+  if (!scores) return cudaErrorInvalidValue;
+  launch(causal_softmax_kernel, grid_for(rows, 1), THREADS, stream, scores, p_bf16, rows, T, scale);
+  return launch_status();
+}
+
+cudaError_t softmax_backward(float* dp, uint16_t* ds_bf16, const float* p, int64_t n_mat, int64_t T, float scale,
+                             cudaStream_t stream) {
+  if (n_mat < 0 || T < 0) return cudaErrorInvalidValue;
+  const int64_t rows = n_mat * T;
+  if (rows == 0) return cudaSuccess;
+  if (!dp || !p) return cudaErrorInvalidValue;
+  launch(softmax_backward_kernel, grid_for(rows, 1), THREADS, stream, dp, ds_bf16, p, rows, T, scale);
+  return launch_status();
+}
+
+}  // namespace hearth::train::cuda
