@@ -515,6 +515,178 @@ TEST(KERNEL_SUITE, EmbeddingBackwardEqualsCpu) {
   expect_bits_equal(gtable.download(), want, "dtable");
 }
 
+// ---- Dropout (added for the device trainer) ---------------------------------------------------------
+
+TEST(KERNEL_SUITE, DropoutMasksAreTheCpusBitForBit) {
+  REQUIRE_GPU();
+  // Not a multiple of the CPU's 4096-element work blocks; a seed with both halves set.
+  const int64_t n = quick() ? 9001 : 300007;
+  const auto x = random_values(static_cast<size_t>(n), 120), dx0 = random_values(static_cast<size_t>(n), 121);
+  for (const float p : {0.1f, 0.5f, 0.9f}) {
+    const uint64_t seed = 0x123456789abcdef0ULL + uint64_t(p * 100);
+    const std::string what = "dropout p=" + std::to_string(p);
+    std::vector<float> out(static_cast<size_t>(n)), dx = dx0;
+    ops::dropout_forward(out.data(), x.data(), n, p, seed);
+    ops::dropout_backward(dx.data(), x.data(), n, p, seed);
+    DevBuf<float> gx(x), gout(static_cast<size_t>(n)), gdx(dx0), in_place(x);
+    CUDA_OK(tc::dropout_forward(gout.p, gx.p, n, p, seed, nullptr));
+    CUDA_OK(tc::dropout_forward(in_place.p, in_place.p, n, p, seed, nullptr));
+    CUDA_OK(tc::dropout_backward(gdx.p, gx.p, n, p, seed, nullptr));
+    CUDA_OK(cudaDeviceSynchronize());
+    const auto got = gout.download();
+    expect_bits_equal(got, out, what + " forward");
+    expect_bits_equal(in_place.download(), out, what + " forward in place");
+    expect_bits_equal(gdx.download(), dx, what + " backward");
+    // The mask really drops about p of the elements (a mask of all ones would also match a broken CPU op).
+    int64_t dropped = 0;
+    for (float v : got) dropped += v == 0.0f;
+    EXPECT_NEAR(double(dropped) / double(n), p, 0.02) << what;
+  }
+  // p = 0: a copy, and the backward adds dout; p = 1: zeros, and the backward adds nothing.
+  DevBuf<float> gx(x), gout(static_cast<size_t>(n)), gdx(dx0), gdx1(dx0);
+  CUDA_OK(tc::dropout_forward(gout.p, gx.p, n, 0.0f, 7, nullptr));
+  CUDA_OK(tc::dropout_backward(gdx.p, gx.p, n, 0.0f, 7, nullptr));
+  CUDA_OK(tc::dropout_backward(gdx1.p, gx.p, n, 1.0f, 7, nullptr));
+  CUDA_OK(cudaDeviceSynchronize());
+  std::vector<float> dx = dx0;
+  ops::dropout_backward(dx.data(), x.data(), n, 0.0f, 7);
+  expect_bits_equal(gout.download(), x, "dropout p=0 forward");
+  expect_bits_equal(gdx.download(), dx, "dropout p=0 backward");
+  expect_bits_equal(gdx1.download(), dx0, "dropout p=1 backward");
+  CUDA_OK(tc::dropout_forward(gout.p, gx.p, n, 1.0f, 7, nullptr));
+  CUDA_OK(cudaDeviceSynchronize());
+  for (float v : gout.download()) ASSERT_EQ(v, 0.0f) << "dropout p=1 forward";
+}
+
+// ---- Bias gradient, q/k permutes, x += y ----------------------------------------------------------------
+
+TEST(KERNEL_SUITE, BiasGradientMatchesCpu) {
+  REQUIRE_GPU();
+  const int64_t out = quick() ? 300 : 3000;  // more than one block of columns
+  // One row block (the CPU's exact sum) and several (a remainder block too).
+  for (const int64_t n : {int64_t(50), quick() ? int64_t(200) : int64_t(4100)}) {
+    const std::string what = "dbias n=" + std::to_string(n);
+    const auto dy = random_values(size_t(n * out), 130), db0 = random_values(static_cast<size_t>(out), 131);
+    std::vector<float> db = db0;
+    ops::linear_backward(nullptr, nullptr, db.data(), dy.data(), nullptr, nullptr, n, 4, out);
+    DevBuf<float> gdy(dy), gdb(db0), partials(size_t(tc::bias_grad_partials(n, out)));
+    CUDA_OK(tc::bias_backward(gdb.p, gdy.p, n, out, partials.p, nullptr));
+    CUDA_OK(cudaDeviceSynchronize());
+    if (n <= tc::BIAS_GRAD_ROWS) {
+      expect_bits_equal(gdb.download(), db, what);
+    } else {
+      std::vector<double> sc(static_cast<size_t>(out));
+      for (int64_t j = 0; j < out; ++j) {
+        sc[size_t(j)] = std::fabs(db0[size_t(j)]);
+        for (int64_t r = 0; r < n; ++r) sc[size_t(j)] += std::fabs(dy[size_t(r * out + j)]);
+      }
+      expect_close(gdb.download(), db, 1e-6, 0.0, what, &sc);
+    }
+  }
+}
+
+TEST(KERNEL_SUITE, QkPermutesMoveColumnsLikeTheCpu) {
+  REQUIRE_GPU();
+  const int64_t n = quick() ? 13 : 1000, heads = 3, hd = quick() ? 8 : 64;
+  const auto x = random_values(size_t(n * heads * hd), 140);
+  // train-model.cpp perm_to_hf: stored column 2i+s of a head is Hugging Face column s·hd/2 + i.
+  std::vector<float> want(x.size());
+  for (int64_t r = 0; r < n * heads; ++r)
+    for (int64_t i = 0; i < hd / 2; ++i)
+      for (int64_t s = 0; s < 2; ++s) want[size_t(r * hd + s * hd / 2 + i)] = x[size_t(r * hd + 2 * i + s)];
+  DevBuf<float> gx(x), ghf(x.size()), gback(x.size());
+  CUDA_OK(tc::qk_to_hf(ghf.p, gx.p, n, heads, hd, nullptr));
+  CUDA_OK(tc::qk_from_hf(gback.p, ghf.p, n, heads, hd, nullptr));
+  CUDA_OK(cudaDeviceSynchronize());
+  expect_bits_equal(ghf.download(), want, "qk_to_hf");
+  expect_bits_equal(gback.download(), x, "qk_from_hf(qk_to_hf(x))");
+}
+
+TEST(KERNEL_SUITE, AddInPlaceAndHeadMajorPermutes) {
+  REQUIRE_GPU();
+  const int64_t B = 2, T = quick() ? 7 : 129, H = 3, hd = quick() ? 6 : 64, n = B * T * H * hd;
+  const auto x = random_values(static_cast<size_t>(n), 150), y = random_values(static_cast<size_t>(n), 151);
+  std::vector<float> sum(static_cast<size_t>(n)), hm(static_cast<size_t>(n)), acc(static_cast<size_t>(n));
+  for (int64_t b = 0; b < B; ++b)
+    for (int64_t t = 0; t < T; ++t)
+      for (int64_t h = 0; h < H; ++h)
+        for (int64_t d = 0; d < hd; ++d) {
+          const size_t rm = size_t(((b * T + t) * H + h) * hd + d), hmi = size_t(((b * H + h) * T + t) * hd + d);
+          hm[hmi] = x[rm];
+          acc[rm] = y[rm] + x[rm];  // from_head_major(hm) accumulated onto y gives y + x
+        }
+  for (int64_t i = 0; i < n; ++i) sum[size_t(i)] = x[size_t(i)] + y[size_t(i)];
+  DevBuf<float> gx(x), gy(y), gsum(x), ghm(static_cast<size_t>(n)), gback(static_cast<size_t>(n)), gacc(y);
+  CUDA_OK(tc::add_inplace(gsum.p, gy.p, n, nullptr));
+  CUDA_OK(tc::to_head_major(ghm.p, gx.p, B, T, H, hd, nullptr));
+  CUDA_OK(tc::from_head_major(gback.p, ghm.p, B, T, H, hd, false, nullptr));
+  CUDA_OK(tc::from_head_major(gacc.p, ghm.p, B, T, H, hd, true, nullptr));
+  CUDA_OK(cudaDeviceSynchronize());
+  expect_bits_equal(gsum.download(), sum, "add_inplace");
+  expect_bits_equal(ghm.download(), hm, "to_head_major");
+  expect_bits_equal(gback.download(), x, "from_head_major(to_head_major(x))");
+  expect_bits_equal(gacc.download(), acc, "from_head_major accumulating");
+}
+
+// ---- Softmax of the attention scores, forward and backward ------------------------------------------
+
+TEST(KERNEL_SUITE, CausalSoftmaxAndBackwardMatchTheDefinition) {
+  REQUIRE_GPU();
+  const float scale = 0.3f;
+  for (const int64_t T : {int64_t(1), int64_t(9), quick() ? int64_t(33) : int64_t(600)}) {
+    const int64_t n_mat = 3;
+    const std::string what = "T=" + std::to_string(T);
+    const auto s = random_values(size_t(n_mat * T * T), 160, 8.0f), dp = random_values(size_t(n_mat * T * T), 161);
+    // Reference in double: p_j = exp(scale·s_j - max) / Σ over j <= i; ds_j = p_j (dp_j - Σ_k p_k dp_k).
+    std::vector<float> p(s.size()), ds(s.size());
+    std::vector<double> ds_scale(s.size());
+    for (int64_t r = 0; r < n_mat * T; ++r) {
+      const int64_t valid = r % T + 1;
+      const float* sr = s.data() + r * T;
+      double mx = -1e300, sum = 0, dot = 0;
+      for (int64_t j = 0; j < valid; ++j) mx = std::max(mx, double(sr[j] * scale));
+      for (int64_t j = 0; j < valid; ++j) sum += std::exp(double(sr[j] * scale) - mx);
+      for (int64_t j = 0; j < T; ++j)
+        p[size_t(r * T + j)] = j < valid ? float(std::exp(double(sr[j] * scale) - mx) / sum) : 0.0f;
+      for (int64_t j = 0; j < valid; ++j) dot += double(p[size_t(r * T + j)]) * dp[size_t(r * T + j)];
+      for (int64_t j = 0; j < T; ++j) {
+        const size_t k = size_t(r * T + j);
+        ds[k] = j < valid ? float(double(p[k]) * (double(dp[k]) - dot)) : 0.0f;
+        ds_scale[k] = double(p[k]) * (std::fabs(double(dp[k])) + std::fabs(dot));
+      }
+    }
+    DevBuf<float> gs(s), gp(p), gdp(dp);
+    DevBuf<uint16_t> p16(s.size()), ds16(s.size());
+    CUDA_OK(tc::causal_softmax(gs.p, p16.p, n_mat, T, scale, nullptr));
+    CUDA_OK(tc::softmax_backward(gdp.p, ds16.p, gp.p, n_mat, T, 1.0f, nullptr));
+    CUDA_OK(cudaDeviceSynchronize());
+    const auto got_p = gs.download(), got_ds = gdp.download();
+    expect_close(got_p, p, 2e-6, 1e-12, what + " softmax");
+    expect_close(got_ds, ds, 2e-6, 0.0, what + " softmax backward", &ds_scale);
+    for (int64_t r = 0; r < n_mat * T; ++r)  // exactly 0 above the diagonal
+      for (int64_t j = r % T + 1; j < T; ++j) {
+        ASSERT_EQ(bits(got_p[size_t(r * T + j)]), 0u) << what << " p row " << r << " col " << j;
+        ASSERT_EQ(bits(got_ds[size_t(r * T + j)]), 0u) << what << " ds row " << r << " col " << j;
+      }
+    const auto h16 = p16.download(), d16 = ds16.download();
+    for (size_t i = 0; i < s.size(); ++i) {
+      ASSERT_EQ(h16[i], hearth::fp32_to_bf16(got_p[i])) << what << " BF16 p[" << i << "]";
+      ASSERT_EQ(d16[i], hearth::fp32_to_bf16(got_ds[i])) << what << " BF16 ds[" << i << "]";
+    }
+    // The backward's scale multiplies the result.
+    DevBuf<float> gdp2(dp);
+    CUDA_OK(tc::softmax_backward(gdp2.p, nullptr, gp.p, n_mat, T, scale, nullptr));
+    CUDA_OK(cudaDeviceSynchronize());
+    std::vector<float> scaled(ds.size());
+    std::vector<double> scaled_scale(ds.size());
+    for (size_t i = 0; i < ds.size(); ++i) {
+      scaled[i] = ds[i] * scale;
+      scaled_scale[i] = ds_scale[i] * scale;
+    }
+    expect_close(gdp2.download(), scaled, 2e-6, 0.0, what + " scaled softmax backward", &scaled_scale);
+  }
+}
+
 // ---- Arguments (no GPU needed: rejected before any launch) ------------------------------------------
 
 TEST(ARGS_SUITE, BadArgumentsAreRejected) {
@@ -553,6 +725,20 @@ TEST(ARGS_SUITE, BadArgumentsAreRejected) {
   const int64_t big[3] = {8192, 8193, 0};
   EXPECT_EQ(tc::grad_norm_partials(big, 3), 3);
   EXPECT_EQ(tc::rmsnorm_dw_partials(65, 10), 20);
+  // Added for the device trainer.
+  EXPECT_EQ(tc::qk_to_hf(f, f, 2, 2, 8, nullptr), cudaErrorInvalidValue);           // in place
+  EXPECT_EQ(tc::qk_from_hf(f, f + 64, 2, 2, 7, nullptr), cudaErrorInvalidValue);    // odd head_dim
+  EXPECT_EQ(tc::dropout_forward(f, nullptr, 4, 0.5f, 1, nullptr), cudaErrorInvalidValue);
+  EXPECT_EQ(tc::dropout_backward(f, f, -1, 0.5f, 1, nullptr), cudaErrorInvalidValue);
+  EXPECT_EQ(tc::bias_backward(f, f, 4, 8, nullptr, nullptr), cudaErrorInvalidValue);  // no scratch
+  EXPECT_EQ(tc::add_inplace(f, nullptr, 4, nullptr), cudaErrorInvalidValue);
+  EXPECT_EQ(tc::to_head_major(f, f, 1, 2, 2, 4, nullptr), cudaErrorInvalidValue);    // in place
+  EXPECT_EQ(tc::from_head_major(f, f + 64, -1, 2, 2, 4, false, nullptr), cudaErrorInvalidValue);
+  EXPECT_EQ(tc::causal_softmax(nullptr, nullptr, 2, 4, 1.0f, nullptr), cudaErrorInvalidValue);
+  EXPECT_EQ(tc::softmax_backward(f, nullptr, nullptr, 2, 4, 1.0f, nullptr), cudaErrorInvalidValue);
+  EXPECT_EQ(tc::bias_backward(nullptr, f, 4, 8, nullptr, nullptr), cudaSuccess);      // dbias not wanted
+  EXPECT_EQ(tc::dropout_backward(nullptr, f, 4, 0.5f, 1, nullptr), cudaSuccess);
+  EXPECT_EQ(tc::bias_grad_partials(65, 10), 20);
 }
 
 }  // namespace

@@ -3,3 +3,5 @@
 #include "../../trainer/cuda/train-kernels-optim.cu"
 #include "../../trainer/cuda/train-kernels-loss.cu"
 #include "../../trainer/cuda/train-kernels-backward.cu"
+#include "../../trainer/cuda/train-kernels-misc.cu"
+#include "../../trainer/cuda/train-kernels-attention.cu"
