@@ -2,6 +2,11 @@
  * run in a project.
  *
  *   hearth-cli train CONFIG.yaml [--project FILE] [--resume RUN_ID] [--set key=value ...] [--stop-after N]
+ *                    [--device cpu|cuda|auto] [--gpu N] [--precision bf16|f32]
+ *
+ * --device, --gpu and --precision are short for --set training.device=... (and .gpu, .precision), applied
+ * after the --set overrides. Where the run trains is said on stderr ("training on the GPU: ..." or
+ * "training on the CPU: <why>") and on stdout (`device: cuda NVIDIA H200 (GPU 0), ...`, `device_note:`).
  *
  * Progress goes to stderr: a progress bar when stderr is a terminal, otherwise one line per log step.
  * stdout holds only the result: `run: ID`, `status: ...`, and `version: ID (kind) PATH` lines.
@@ -56,6 +61,8 @@ struct TrainArgs {
   std::optional<int64_t> resume;
   std::vector<std::string> overrides;
   std::optional<int64_t> stop_after;
+  std::string device, precision;
+  std::optional<int> gpu;
 };
 
 void run_train(const TrainArgs& a) {
@@ -70,9 +77,13 @@ void run_train(const TrainArgs& a) {
   oo.create = true;
   store::Project project = unwrap(store::Project::open(project_path, oo));
 
+  std::vector<std::string> overrides = a.overrides;
+  if (!a.device.empty()) overrides.push_back("training.device=" + a.device);
+  if (a.gpu) overrides.push_back("training.gpu=" + std::to_string(*a.gpu));
+  if (!a.precision.empty()) overrides.push_back("training.precision=" + a.precision);
   train::TrainConfig config;
-  if (!a.config.empty()) config = unwrap(train::parse_config_file(a.config, a.overrides));
-  else config = unwrap(session::storedRunConfig(project, *a.resume, a.overrides));
+  if (!a.config.empty()) config = unwrap(train::parse_config_file(a.config, overrides));
+  else config = unwrap(session::storedRunConfig(project, *a.resume, overrides));
 
   const bool tty = ::isatty(STDERR_FILENO) == 1;
   int64_t last_step = 0;
@@ -146,6 +157,8 @@ void run_train(const TrainArgs& a) {
 
   std::cout << "run: " << r->runId << "\n";
   std::cout << "run_dir: " << r->runDir.string() << "\n";
+  if (!r->train.device.empty()) std::cout << "device: " << r->train.device << " " << r->train.device_description << "\n";
+  if (!r->train.device_note.empty()) std::cout << "device_note: " << r->train.device_note << "\n";
   if (r->outcome == train::TrainOutcome::stopped) {
     std::cout << "status: interrupted\n" << std::flush;
     std::string how = "hearth-cli train --resume " + std::to_string(r->runId);
@@ -182,6 +195,15 @@ void register_train(CLI::App& app) {
       ->allow_extra_args(false);
   sub->add_option("--stop-after", a->stop_after,
                   "Stop (as Ctrl-C does: checkpoint, resumable) once this many steps are done");
+  sub->add_option("--device", a->device,
+                  "Where to train: cpu, cuda or auto (the GPU when one can serve, else the CPU); "
+                  "short for --set training.device=...")
+      ->check(CLI::IsMember({"cpu", "cuda", "auto"}));
+  sub->add_option("--gpu", a->gpu, "CUDA device index (short for --set training.gpu=N)")
+      ->check(CLI::NonNegativeNumber);
+  sub->add_option("--precision", a->precision,
+                  "GPU matrix products: bf16 (mixed precision) or f32 (short for --set training.precision=...)")
+      ->check(CLI::IsMember({"bf16", "f32"}));
   sub->callback([a] { run_train(*a); });
 }
 

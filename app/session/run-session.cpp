@@ -263,9 +263,14 @@ Expected<TrainRunResult> runTraining(store::Project& project, const train::Train
     baseVersion = v;
   }
 
-  // Telemetry: a sampler for the whole run; the recorder starts when the run row exists.
-  HEARTH_TRY(auto sampler, telemetry::makeSampler(options.telemetry));
-  telemetry::HardwareInfo hw = telemetry::describeHardware(options.telemetry.root);
+  // Telemetry: a sampler for the whole run; the recorder starts when the run row exists. Its NVML
+  // sensor (when there is a GPU) also names the GPUs in the run's hardware description.
+  auto sensors = telemetry::makeDefaultSensors(options.telemetry);
+  const telemetry::NvmlSensor* nvml = nullptr;
+  for (const auto& sensor : sensors)
+    if (auto* n = dynamic_cast<const telemetry::NvmlSensor*>(sensor.get()); n && n->available()) nvml = n;
+  telemetry::HardwareInfo hw = telemetry::describeHardware(options.telemetry.root, nvml);
+  HEARTH_TRY(auto sampler, telemetry::Sampler::create(std::move(sensors), options.telemetry.intervalMs));
   sampler->start();
   for (const auto& ch : sampler->snapshot().channels)
     hw.energySources.push_back(ch.last.source + " (" + telemetry::sensorKindName(ch.last.kind) + ")");
@@ -284,6 +289,17 @@ Expected<TrainRunResult> runTraining(store::Project& project, const train::Train
 
   train::TrainCallbacks cb;
   cb.on_message = options.observer.on_message;
+  // Where this part of the run trains, on the run's hardware record (and in the audit log).
+  cb.on_device = [&](const train::TrainDeviceInfo& d) {
+    if (options.observer.on_device) options.observer.on_device(d);
+    if (!runLive || storeError) return;
+    json part = {{"from_step", resumeFrom ? checkpointStep(*resumeFrom).value_or(0) : int64_t(0)},
+                 {"device", d.device},
+                 {"description", d.description}};
+    if (!d.note.empty()) part["note"] = d.note;
+    if (d.memory_bytes > 0) part["memory_bytes"] = d.memory_bytes;
+    keep(project.recordRunDevice(runId, part.dump(-1, ' ', false, json::error_handler_t::replace)));
+  };
   cb.on_checkpoint = options.observer.on_checkpoint;
   cb.should_stop = [&] { return storeError.has_value() || (options.shouldStop && options.shouldStop()); };
   cb.on_data = [&](const train::Dataset& ds) {
@@ -432,7 +448,11 @@ Expected<TrainRunResult> runTraining(store::Project& project, const train::Train
                        {"tokens_seen", result->tokens_seen},
                        {"elapsed_s", result->elapsed_s},
                        {"peak_memory_bytes", result->peak_memory_bytes},
-                       {"dataset_sha256", result->dataset_sha256}};
+                       {"dataset_sha256", result->dataset_sha256},
+                       {"device", result->device},
+                       {"device_description", result->device_description}};
+  if (!result->device_note.empty()) finalMetrics["device_note"] = result->device_note;
+  if (result->device_memory_bytes > 0) finalMetrics["device_memory_bytes"] = result->device_memory_bytes;
   if (result->final_val_loss) finalMetrics["val_loss"] = *result->final_val_loss;
   json outputs = json::array();
   for (const auto& f : result->outputs) outputs.push_back({{"format", f.format}, {"path", fs::absolute(f.path).string()}});

@@ -212,6 +212,30 @@ Expected<void> Project::resumeRun(Id id) {
   return tx.commit();
 }
 
+Expected<void> Project::recordRunDevice(Id id, const std::string& deviceJson) {
+  auto part = nlohmann::json::parse(deviceJson, nullptr, false);
+  if (part.is_discarded() || !part.is_object())
+    return make_error(ErrorCode::invalid_argument, "run " + std::to_string(id) + ": the device record is not a JSON object");
+  Database& db = m_impl->db;
+  HEARTH_TRY(Transaction tx, Transaction::begin(db));
+  HEARTH_TRY(Run r, run(id));
+  // The hardware text is JSON from telemetry::describeRun; anything else (a run imported from elsewhere)
+  // is kept under "text" rather than lost.
+  auto hw = r.hardware.empty() ? nlohmann::json::object() : nlohmann::json::parse(r.hardware, nullptr, false);
+  if (hw.is_discarded() || !hw.is_object()) hw = nlohmann::json{{"text", r.hardware}};
+  if (!hw.contains("training_devices") || !hw["training_devices"].is_array())
+    hw["training_devices"] = nlohmann::json::array();
+  hw["training_devices"].push_back(part);
+  const std::string text = hw.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+  HEARTH_TRY(Statement st, db.prepare("UPDATE runs SET hardware=? WHERE id=?"));
+  st.bind(1, text).bind(2, id);
+  auto ok = st.exec();
+  if (!ok) return Unexpected{m_impl->context(ok.error(), "recording the device of run " + std::to_string(id))};
+  nlohmann::json payload = {{"training_device", part}};
+  HEARTH_TRY_VOID(m_impl->log("update", "run", id, payload.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace)));
+  return tx.commit();
+}
+
 Expected<Run> Project::run(Id id) {
   HEARTH_TRY(Statement st, m_impl->db.prepare(std::string("SELECT ") + RUN_COLUMNS + " FROM runs WHERE id = ?"));
   st.bind(1, id);

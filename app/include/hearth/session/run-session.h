@@ -11,6 +11,10 @@
  *   config JSON under the extra top-level key "run_dir" (the other keys are the trainer config).
  * - Sample generations (eval.prompts) are appended to `<run_dir>/samples.jsonl` at each evaluation and,
  *   when the run finishes, stored in its final metrics as "samples": [{"step", "prompt", "output"}].
+ * - Where the run trained (train::TrainDeviceInfo: the CPU, or a GPU, and why the CPU served when a GPU
+ *   was asked for) is appended to the run's hardware JSON under "training_devices" once the trainer has
+ *   chosen, one entry per part of a resumed run ({"from_step", "device", "description", "note",
+ *   "memory_bytes"}), through Project::recordRunDevice (an audited update); the final metrics repeat it.
  * - A stopped run (Ctrl-C, the dashboard's Stop) is left `interrupted` with a checkpoint and can be
  *   resumed; a store failure mid-run (disk full) stops training with a checkpoint and fails the run,
  *   which stays resumable too. A resumed run continues the same run id: its energy_j series continues

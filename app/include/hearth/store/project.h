@@ -110,6 +110,12 @@ class Project {
   Expected<void> deleteRun(Id id);  // with its metrics
   // Marks `running` runs whose owner process (on this host) is gone as `interrupted`; returns their ids.
   Expected<std::vector<Id>> recoverInterruptedRuns();
+  // Where (a part of) a run computed: `deviceJson`, a JSON object such as {"from_step": 0, "device":
+  // "cuda", "description": "NVIDIA H200 (GPU 0), BF16 mixed precision", "note": ""}, is appended to the
+  // array "training_devices" of the run's hardware JSON (a resumed run adds one entry per part), and
+  // logged as an update of the run, so the audit chain says where a model version was trained.
+  // Errors: not_found (no such run), invalid_argument (not a JSON object).
+  Expected<void> recordRunDevice(Id id, const std::string& deviceJson);
 
   // ---- metrics ----
   // One batch, one transaction. A step logged twice for the same metric keeps the later value.
