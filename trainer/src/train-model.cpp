@@ -179,6 +179,7 @@ struct TrainModel::Impl {
   std::unique_ptr<float[]> arena;
   size_t arena_cap = 0;
   std::vector<float> cls_scratch;
+  std::unique_ptr<TrainModel::Structure> structure;  // structure()'s answer, made on first use
 
   // step layout (pointers into the arena)
   int64_t B = 0, T = 0, N = 0;
@@ -465,7 +466,7 @@ struct TrainModel::Impl {
   // ---- linear with LoRA --------------------------------------------------------------------------------
 
   uint64_t dropout_seed_for(uint64_t step_seed, int64_t l, int t) const {
-    return mix64(step_seed ^ mix64(uint64_t(l) * N_TARGETS + uint64_t(t) + 0x51ed27ull));
+    return Structure::lora_dropout_seed(step_seed, l, t);
   }
   float dropout_p(bool train) const { return is_lora() && train ? opt.lora.dropout : 0.0f; }
 
@@ -803,6 +804,27 @@ Expected<std::unique_ptr<TrainModel>> TrainModel::create_from_scratch(const Mode
     im->set_inv_freq({});
     return std::unique_ptr<TrainModel>(new TrainModel(std::move(im)));
   });
+}
+
+uint64_t TrainModel::Structure::lora_dropout_seed(uint64_t step_seed, int64_t layer, int target) {
+  return mix64(step_seed ^ mix64(uint64_t(layer) * N_TARGETS + uint64_t(target) + 0x51ed27ull));
+}
+
+const TrainModel::Structure& TrainModel::structure() const {
+  Impl& im = *m_impl;
+  if (!im.structure) {  // built on first use: the layout never changes after create()
+    Structure s;
+    for (const Impl::FullLayer& f : im.full)
+      s.full.push_back({f.attn_norm, f.wq, f.bq, f.wk, f.bk, f.wv, f.bv, f.wo, f.bo, f.q_norm, f.k_norm, f.ffn_norm,
+                        f.gate, f.up, f.down});
+    s.embed = im.embed, s.norm = im.norm, s.lm_head = im.lm_head;
+    for (const auto& row : im.lora) s.lora.emplace_back(row.begin(), row.end());
+    s.base = im.base;
+    s.permuted_qk = im.permuted_qk;
+    s.inv_freq = im.inv_freq;
+    im.structure = std::make_unique<Structure>(std::move(s));
+  }
+  return *im.structure;
 }
 
 const ModelParams& TrainModel::params() const { return m_impl->p; }

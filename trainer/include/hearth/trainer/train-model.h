@@ -93,6 +93,26 @@ class TrainModel {
   // Bytes the model holds now (weights copied to F32, grads, activations of the last batch).
   uint64_t memory_bytes() const;
 
+  // Which trainable tensor is which, for a second implementation of the same network (the CUDA path,
+  // trainer/src/device-trainer.h). Indices are into trainable(); -1: absent.
+  struct Structure {
+    static constexpr int N_TARGETS = 7;  // LoRA target modules, in this order: q, k, v, o, gate, up, down
+    struct FullLayer {                   // full / pretrain
+      int attn_norm = -1, wq = -1, bq = -1, wk = -1, bk = -1, wv = -1, bv = -1, wo = -1, bo = -1, q_norm = -1,
+          k_norm = -1, ffn_norm = -1, gate = -1, up = -1, down = -1;
+    };
+    std::vector<FullLayer> full;  // empty for lora
+    int embed = -1, norm = -1, lm_head = -1;
+    // lora: per layer and target, the index of A (B is the next index); -1: not a target.
+    std::vector<std::vector<int>> lora;
+    const Model* base = nullptr;   // lora: the frozen base (its tensors as stored)
+    bool permuted_qk = false;      // lora: the base's wq/wk rows are interleaved per head (GGUF llama)
+    std::vector<float> inv_freq;   // RoPE angular frequencies (head_dim/2), scaling applied
+    // The dropout seed of target t of layer l for a forward_backward call's dropout_seed.
+    static uint64_t lora_dropout_seed(uint64_t step_seed, int64_t layer, int target);
+  };
+  const Structure& structure() const;
+
   struct Impl;
 
  private:
