@@ -240,7 +240,8 @@ struct Row {
 std::optional<double> nvml_energy(telemetry::NvmlSensor* nvml, int gpu) {
   if (!nvml || !nvml->available()) return std::nullopt;
   const std::string channel = "gpu" + std::to_string(gpu);
-  for (const auto& r : nvml->read(0.0))
+  static const auto t0 = Clock::now();  // the sensor expects increasing times for its averages
+  for (const auto& r : nvml->read(secs_since(t0)))
     if (r.channel == channel && r.energyJoules) return *r.energyJoules;
   return std::nullopt;
 }

@@ -200,6 +200,86 @@ if [ -f "$build/CMakeCache.txt" ]; then
   else
     row "bench-gpu-infer" FAILED "not built"
   fi
+
+  # ---- training on the GPU (issue 6): Hearth's DeviceTrainer (bench-gpu-train) against transformers +
+  # PEFT (tests/bench/peft_train_bench.py; a plain-torch network, labelled so, where they are missing)
+  # with the same llama shape (24 x 1024, 16 heads, ff 2816, vocab 32000: 374 M parameters), batch 8 x
+  # seq 512, BF16 mixed precision, random init. Targets: full fine-tuning MFU >= 40 % of the cuBLAS BF16
+  # GEMM rate measured by bench-gpu-train, and LoRA tokens/s >= 1.5x the reference's. The target rows say
+  # met / missed / n/a and leave the exit status alone (they are figures, not checks); a program that
+  # fails is a FAILED row. About 90 s when it runs; the LoRA base (a 750 MB BF16 GGUF) is cached in
+  # $build/bench-models; the JSON files go to $build (the output folder returns at most 8 files).
+  # A training-only run: HEARTH_GPU_TARGETS=bench-gpu-train bash tests/gpu/run.sh
+  train_shape=(--layers 24 --embd 1024 --heads 16 --ff 2816 --vocab 32000 --batch 8 --seq 512
+               --warmup 2 --steps 8 --min-seconds 2)
+  # train_section NAME: the lines of bench.log under the header "== NAME", up to the next header.
+  train_section() { awk -v h="== $1" '$0 == h {on = 1; next} /^== / {on = 0} on' "$out/bench.log"; }
+  # train_value NAME KEY: the number on the line "RESULT KEY <number> ..." of section NAME.
+  train_value() { train_section "$1" | sed -nE "s/^RESULT $2 ([0-9.eE+-]+)( .*)?$/\1/p" | tail -1; }
+  # train_rows NAME: a summary row per RESULT line of section NAME (gemm_bf16 is bench-gpu's row already).
+  train_rows() {
+    local _r key value unit
+    while read -r _r key value unit; do
+      [ "$key" = gemm_bf16 ] || row "${1%% *} $key" ok "$value $unit"
+    done < <(train_section "$1" | grep '^RESULT ')
+  }
+  # train_why NAME PROGRAM: the program's last one-line message ("PROGRAM: ...") in section NAME.
+  train_why() { train_section "$1" | sed -nE "s/^$2: //p" | tail -1 | cut -c1-120; }
+  # train_run NAME MAX RESERVE COMMAND...: runs COMMAND into bench.log under "== NAME" with
+  # step_timeout MAX RESERVE; returns its status, or 125 (and a TIMEOUT row) when under 30 s are left.
+  train_run() {
+    local name=$1 t
+    t=$(step_timeout "$2" "$3"); shift 3
+    if (( t < 30 )); then row "$name" TIMEOUT "not started: $(remaining) s of the budget left"; return 125; fi
+    log "$name (timeout ${t}s)"
+    echo "== $name" >>"$out/bench.log"
+    timeout "$t" "$@" >>"$out/bench.log" 2>&1
+    local rc=$?
+    (( rc == 124 )) && row "$name" TIMEOUT "after ${t} s"
+    return $rc
+  }
+  # ge X LIMIT: "met" when X >= LIMIT, else "missed" (floats).
+  ge() { awk -v x="$1" -v l="$2" 'BEGIN { print ((x + 0 >= l + 0) ? "met" : "missed") }'; }
+
+  for m in full lora; do
+    name="bench-gpu-train $m"
+    if [ ! -x "$build/bench-gpu-train" ]; then row "$name" FAILED "not built"; continue; fi
+    if [ $m = full ]; then max=60 reserve=130; else max=80 reserve=80; fi
+    train_run "$name" $max $reserve "$build/bench-gpu-train" --method $m "${train_shape[@]}" \
+      --dir "$build/bench-models" --json "$build/bench-gpu-train-$m.json"
+    rc=$?
+    if (( rc == 0 )); then train_rows "$name"
+    elif (( rc != 124 && rc != 125 )); then row "$name" FAILED "$(train_why "$name" bench-gpu-train)"; fi
+  done
+  if [ -n "$py" ]; then
+    train_run peft_train_bench 100 35 env PYTHONUNBUFFERED=1 "$py" "$repo/tests/bench/peft_train_bench.py" \
+      --method both "${train_shape[@]}" --json "$build/peft-train-bench.json"
+    rc=$?
+    train_rows peft_train_bench  # what it measured, also when one method failed
+    (( rc != 0 && rc != 124 && rc != 125 )) && row peft_train_bench FAILED "$(train_why peft_train_bench peft_train_bench)"
+  else
+    row peft_train_bench FAILED "no python with torch"
+  fi
+  # The targets (rows that do not change the exit status).
+  mfu=$(train_value "bench-gpu-train full" full_mfu)
+  if [ -n "$mfu" ]; then rows+=("target: full fine-tuning MFU >= 40 %|$(ge "$mfu" 40)|$mfu % of the measured BF16 GEMM rate")
+  else rows+=("target: full fine-tuning MFU >= 40 %|n/a|no figure (bench-gpu-train full did not finish)"); fi
+  ref_impl=$(train_section peft_train_bench | sed -nE 's/^RESULT peft_lora_tokens_per_s [^[]*\[(.*)\]$/\1/p' | tail -1)
+  for m in lora full; do
+    h=$(train_value "bench-gpu-train $m" ${m}_tokens_per_s); r=$(train_value peft_train_bench peft_${m}_tokens_per_s)
+    if [ -n "$h" ] && [ -n "$r" ]; then
+      ratio=$(awk -v a="$h" -v b="$r" 'BEGIN { printf "%.2f", (b > 0 ? a / b : 0) }')
+      figure="${ratio}x: Hearth $h vs $r tok/s [$(train_section peft_train_bench | sed -nE "s/^RESULT peft_${m}_tokens_per_s [^[]*\[(.*)\]\$/\1/p" | tail -1)]"
+    else
+      ratio="" figure="no figure (Hearth: ${h:-none}, reference: ${r:-none})"
+    fi
+    if [ $m = lora ]; then
+      rows+=("target: LoRA tokens/s >= 1.5x transformers+PEFT|$([ -n "$ratio" ] && ge "$ratio" 1.5 || echo n/a)|$figure")
+      [[ -z $ref_impl || $ref_impl == transformers* ]] || rows+=("  (the reference above is not PEFT)|n/a|${ref_impl:0:90}")
+    else
+      rows+=("full fine-tuning tokens/s, Hearth / reference|info|$figure")
+    fi
+  done
 fi
 
 # ---- cross-check of the benchmark's figures through PyTorch (same GPU, independent code path) ----
