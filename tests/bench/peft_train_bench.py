@@ -232,9 +232,6 @@ def run(a, method, dev, mods, fallback_why=""):
         raise RuntimeError("--impl hf but transformers" + ("/peft" if method == "lora" else "") + " does not import")
     torch.manual_seed(a.seed)
     cuda = dev.startswith("cuda")
-    if cuda:
-        torch.cuda.empty_cache()
-        torch.cuda.reset_peak_memory_stats()
     t0 = time.perf_counter()
     model, loss_fn, label = build_hf(a, method, dev, transformers, peft) if use_hf else build_torch(a, method, dev)
     if fallback_why:
@@ -244,6 +241,10 @@ def run(a, method, dev, mods, fallback_why=""):
         if t.requires_grad and t.dtype != torch.float32:
             t.data = t.data.float()
     trainable = [t for t in model.parameters() if t.requires_grad]
+    if cuda:  # the peak from here on: the model as trained, optimizer state, activations (not the F32 → BF16 cast)
+        torch.cuda.synchronize()
+        torch.cuda.empty_cache()
+        torch.cuda.reset_peak_memory_stats()
     n_params = sum(t.numel() for t in model.parameters())
     fused = cuda and trainer_default_fused()
     opt = torch.optim.AdamW(trainable, lr=1e-4, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0,
