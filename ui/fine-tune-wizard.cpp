@@ -558,6 +558,21 @@ WizardSettingsPage::WizardSettingsPage(FineTuneWizard& wizard) : m_wizard(wizard
   m_prompt->setPlaceholderText(tr("A prompt to generate from at each evaluation (optional)"));
   m_recompute = new QCheckBox(tr("Recompute activations in backward (less memory, ~30% slower)"), this);
   m_recompute->setObjectName(QStringLiteral("recompute"));
+  m_trainOn = new QComboBox(this);
+  m_trainOn->setObjectName(QStringLiteral("trainOnPicker"));
+  m_trainOn->setToolTip(tr("Where the run's steps are computed (training.device). A GPU that cannot serve when "
+                           "the run starts (none, too little memory) trains on the CPU instead, and the run's "
+                           "dashboard says why."));
+  m_trainOn->addItem(tr("CPU"), QStringLiteral("cpu"));
+  m_trainOn->addItem(tr("GPU (CUDA)"), QStringLiteral("cuda"));
+  m_trainOn->addItem(tr("Automatic (the GPU when one can serve)"), QStringLiteral("auto"));
+  m_trainOn->setCurrentIndex(m_trainOn->findData(QStringLiteral("auto")));  // the config's default
+  m_precision = new QComboBox(this);
+  m_precision->setObjectName(QStringLiteral("precisionPicker"));
+  m_precision->setToolTip(tr("GPU matrix products (training.precision): BF16 inputs with F32 accumulation and F32 "
+                             "master weights, or F32 throughout (slower; the CPU's results within rounding)."));
+  m_precision->addItem(tr("BF16 mixed precision"), QStringLiteral("bf16"));
+  m_precision->addItem(tr("F32"), QStringLiteral("f32"));
   m_estimate = new QLabel(this);
   m_estimate->setObjectName(QStringLiteral("estimate"));
   m_estimate->setWordWrap(true);
@@ -575,6 +590,8 @@ WizardSettingsPage::WizardSettingsPage(FineTuneWizard& wizard) : m_wizard(wizard
   form->addRow(tr("Evaluate every (steps):"), m_evalEvery);
   form->addRow(tr("Seed:"), m_seed);
   form->addRow(tr("Sample prompt:"), m_prompt);
+  form->addRow(tr("Train on:"), m_trainOn);
+  form->addRow(tr("GPU precision:"), m_precision);
   form->addRow(m_recompute);
   form->addRow(m_estimate);
   form->addRow(m_anyway);
@@ -585,6 +602,13 @@ WizardSettingsPage::WizardSettingsPage(FineTuneWizard& wizard) : m_wizard(wizard
   for (QSpinBox* s : {m_steps, m_batch, m_accum, m_warmup, m_evalEvery, m_seed})
     connect(s, &QSpinBox::valueChanged, this, changed);
   connect(m_recompute, &QCheckBox::toggled, this, changed);
+  // Precision means nothing on the CPU; it stays in the config (the default) either way.
+  auto precisionFollows = [this] {
+    m_precision->setEnabled(m_trainOn->currentData().toString() != QLatin1String("cpu"));
+  };
+  connect(m_trainOn, &QComboBox::currentIndexChanged, this, precisionFollows);
+  connect(m_trainOn, &QComboBox::currentIndexChanged, this, changed);
+  connect(m_precision, &QComboBox::currentIndexChanged, this, changed);
   connect(m_anyway, &QCheckBox::toggled, this, changed);
   connect(&m_wizard, &FineTuneWizard::estimateInputsChanged, this, changed);
 }
@@ -604,6 +628,8 @@ void WizardSettingsPage::fill(train::TrainConfig& c) const {
   c.training.warmup_steps = m_warmup->value();
   c.training.seed = uint64_t(m_seed->value());
   c.training.recompute = m_recompute->isChecked();
+  c.training.device = m_trainOn->currentData().toString().toStdString();
+  c.training.precision = m_precision->currentData().toString().toStdString();
   c.eval.every = m_evalEvery->value();
   c.eval.prompts.clear();
   if (!m_prompt->text().trimmed().isEmpty()) c.eval.prompts.push_back(m_prompt->text().trimmed().toStdString());

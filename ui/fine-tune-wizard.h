@@ -14,6 +14,9 @@
  *   (which is data.skip_bad_lines in the run).
  * - A run whose memory estimate exceeds MemAvailable blocks Next until "Start anyway" is ticked.
  *   The GPU estimate (docs/gpu.md) is one more line, shown when a GPU exists; it blocks nothing.
+ * - "Train on" (CPU / GPU (CUDA) / Automatic: training.device) and the GPU precision (BF16 mixed / F32:
+ *   training.precision) are written into the config whatever the machine has now: the run decides when
+ *   it starts, and a GPU that cannot serve then trains on the CPU and says why (the dashboard shows it).
  * - On Start the YAML is written to <project folder>/runs/<name>-<time>.yaml; configPath() names it and
  *   the fine-tune page queues it (RunQueue runs it in a child hearth-cli).
  *
@@ -158,6 +161,8 @@ class WizardSettingsPage : public QWizardPage {
   QSpinBox* batch() const { return m_batch; }
   QSpinBox* steps() const { return m_steps; }
   QCheckBox* startAnyway() const { return m_anyway; }
+  QComboBox* trainOn() const { return m_trainOn; }        // data: "cpu", "cuda", "auto"
+  QComboBox* precision() const { return m_precision; }    // data: "bf16", "f32"
   void updateEstimate();
 
  private:
@@ -166,6 +171,8 @@ class WizardSettingsPage : public QWizardPage {
   QDoubleSpinBox* m_epochs;
   QSpinBox *m_steps, *m_batch, *m_accum, *m_warmup, *m_evalEvery, *m_seed;
   QComboBox* m_schedule;
+  QComboBox* m_trainOn;
+  QComboBox* m_precision;
   QLineEdit* m_prompt;
   QCheckBox* m_recompute;
   QCheckBox* m_anyway;

@@ -9,6 +9,7 @@
 #include <QFileInfo>
 #include <QGridLayout>
 #include <QHBoxLayout>
+#include <QJsonArray>
 #include <QJsonDocument>
 #include <QJsonObject>
 #include <QLabel>
@@ -73,6 +74,11 @@ RunDashboard::RunDashboard(RunQueue& queue, int jobId, QWidget* parent)
   m_status->setWordWrap(true);
   m_status->setTextInteractionFlags(Qt::TextSelectableByMouse);
   layout->addWidget(m_status);
+  m_device = new QLabel(this);
+  m_device->setObjectName(QStringLiteral("trainingDevice"));
+  m_device->setWordWrap(true);
+  m_device->setTextInteractionFlags(Qt::TextSelectableByMouse);
+  layout->addWidget(m_device);
 
   auto* split = new QSplitter(Qt::Vertical, this);
   auto* charts = new QWidget(split);
@@ -123,6 +129,11 @@ void RunDashboard::refreshJob() {
                        .arg(j->name.toHtmlEscaped(), RunQueue::stateName(j->state),
                             j->runId ? tr(" (run %1)").arg(j->runId) : QString()));
   m_status->setText(j->status);
+  if (!j->trainingOn.isEmpty()) {
+    QString t = j->trainingOn;
+    t[0] = t[0].toUpper();
+    m_device->setText(t);
+  }
   using S = RunQueue::State;
   m_pause->setEnabled(j->state == S::running);
   m_stop->setEnabled(j->state == S::running || j->state == S::queued || j->state == S::pausing);
@@ -144,6 +155,7 @@ void RunDashboard::poll() {
   if (m_runId == 0) return;
   store::Project* project = m_queue.context().project();
   if (!project) return;
+  if (m_device->text().isEmpty()) readDeviceFromRecord();
   if (!m_runDirRead) {
     m_runDirRead = true;
     if (auto r = project->run(m_runId)) {
@@ -215,5 +227,25 @@ int RunDashboard::pointCount(const std::string& metric) const {
 
 QString RunDashboard::samplesText() const { return m_samples->toPlainText(); }
 QString RunDashboard::statusText() const { return m_status->text(); }
+QString RunDashboard::deviceText() const { return m_device->text(); }
+
+void RunDashboard::readDeviceFromRecord() {
+  store::Project* project = m_queue.context().project();
+  if (!project || m_runId == 0) return;
+  auto run = project->run(m_runId);
+  if (!run) return;
+  const QJsonObject hw = QJsonDocument::fromJson(QByteArray::fromStdString(run->hardware)).object();
+  const QJsonArray parts = hw.value(QStringLiteral("training_devices")).toArray();
+  if (parts.isEmpty()) return;
+  const QJsonObject d = parts.last().toObject();
+  const QString note = d.value(QStringLiteral("note")).toString();
+  const QString desc = d.value(QStringLiteral("description")).toString();
+  if (d.value(QStringLiteral("device")).toString() == QLatin1String("cuda"))
+    m_device->setText(tr("Training on the GPU: %1").arg(desc));
+  else if (note.isEmpty())
+    m_device->setText(tr("Training on the CPU (%1)").arg(desc));
+  else
+    m_device->setText(tr("Training on the CPU: %1").arg(note));
+}
 
 }  // namespace hearth::ui

@@ -9,7 +9,8 @@
  * an ifstream, and closing that descriptor drops every POSIX lock this process holds on the file
  * (fcntl semantics), after which the child may reset the WAL under the window's connections and they
  * read "database disk image is malformed" (seen in tst_rundashboard; reported to the store's owner). The
- * child's stderr lines (via the queue) only feed the status text and the progress bar.
+ * child's stderr lines (via the queue) only feed the status text, the progress bar and the "training on"
+ * line (where the run trains; read from the run's record instead when the line was not seen).
  * Closing a dashboard does not touch the run: the queue owns the process.
  *
  * Threads: GUI thread only.
@@ -52,6 +53,9 @@ class RunDashboard : public QWidget {
   MetricChart* lossChart() const { return m_loss; }
   QString samplesText() const;
   QString statusText() const;
+  // Where the run trains: the child's "training on ..." line, else the run's record (its hardware JSON's
+  // last "training_devices" entry), e.g. "Training on the GPU: NVIDIA H200 (GPU 0), BF16 mixed precision".
+  QString deviceText() const;
 
  private:
   void refreshJob();
@@ -68,7 +72,8 @@ class RunDashboard : public QWidget {
   qint64 m_samplesSize = -1;
   QTimer m_timer;
   MetricChart *m_loss, *m_speed, *m_power, *m_lr, *m_grad;
-  QLabel *m_title, *m_status, *m_energy, *m_eta;
+  void readDeviceFromRecord();
+  QLabel *m_title, *m_status, *m_energy, *m_eta, *m_device;
   QProgressBar* m_progress;
   QPlainTextEdit* m_samples;
   QPushButton *m_pause, *m_resume, *m_stop;

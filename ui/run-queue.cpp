@@ -210,6 +210,8 @@ void RunQueue::onStderr() {
       j->totalSteps = m.captured(2).toLongLong();
       j->elapsedS = m.captured(3).toDouble();
     }
+    // Where the run trains (trainer.h's choice of device), said once before the first step.
+    if (line.startsWith(QLatin1String("training on the "))) j->trainingOn = line;
     if (j->state == State::running) j->status = line;
     changed = true;
   }

@@ -55,6 +55,7 @@ class RunQueue : public QObject {
     State state = State::queued;
     QString status;                    // the child's latest progress line
     QStringList stderrTail;            // last 20 stderr lines
+    QString trainingOn;                // the child's "training on the GPU: ..." / "training on the CPU: <why>" line
     int64_t step = 0, totalSteps = 0;
     double elapsedS = 0;
     int exitCode = -1;
