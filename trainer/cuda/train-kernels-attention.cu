@@ -5,7 +5,8 @@
  * Non-obvious choice: the softmax uses the CPU attention's own exponential (ops-internal.h exp_fast, a
  * Cody-Waite reduction and a degree-6 polynomial), written out here with the same float operations; with
  * --fmad=false each e^x is then the CPU's bits, and a probability differs from the CPU's only through the
- * order of the row sum (in double on both sides) and the score products themselves.
+ * order of the row sum (in double on both sides) and the score products themselves. One warp per row
+ * (shuffle reductions, no block barriers): rows are at most a few thousand keys long.
  */
 #include <cuda_runtime.h>
 
@@ -60,30 +61,45 @@ __global__ void from_head_major_kernel(float* __restrict__ dst, const float* __r
   }
 }
 
-// One block per row of the (n_mat·T, T) scores (grid-stride); row r is position i = r % T of its matrix.
-// As ops::attention_forward: x_j = scale·s_j, max over j <= i, e_j = exp_fast(x_j - max), sum in double,
-// p_j = e_j · f32(1/sum); p_j = 0 for j > i.
+constexpr int WARPS = THREADS / 32;  // rows per block of the softmax kernels (one warp per row)
+
+// Butterfly reductions over a warp: every lane ends with the same value (a + b == b + a), so the result
+// does not depend on the lane and is the same run to run.
+__device__ __forceinline__ float warp_max(float v) {
+  for (int o = 16; o > 0; o >>= 1) {
+    const float w = __shfl_xor_sync(0xffffffffu, v, o);
+    v = w > v ? w : v;
+  }
+  return v;
+}
+__device__ __forceinline__ double warp_sum(double v) {
+  for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(0xffffffffu, v, o);
+  return v;
+}
+
+// One warp per row of the (n_mat·T, T) scores (grid-stride over blocks of WARPS rows); row r is position
+// i = r % T of its matrix. As ops::attention_forward: x_j = scale·s_j, max over j <= i,
+// e_j = exp_fast(x_j - max), sum in double, p_j = e_j · f32(1/sum); p_j = 0 for j > i.
 __global__ void causal_softmax_kernel(float* s, uint16_t* __restrict__ p16, int64_t rows, int64_t T, float scale) {
-  __shared__ float shf[THREADS];
-  __shared__ double shd[THREADS];
-  for (int64_t r = blockIdx.x; r < rows; r += gridDim.x) {
+  const int lane = int(threadIdx.x) % 32, warp = int(threadIdx.x) / 32;
+  for (int64_t r = int64_t(blockIdx.x) * WARPS + warp; r < rows; r += int64_t(gridDim.x) * WARPS) {
     float* row = s + r * T;
     const int64_t valid = r % T + 1;
     float mx = -INFINITY;
-    for (int64_t j = threadIdx.x; j < valid; j += THREADS) {
+    for (int64_t j = lane; j < valid; j += 32) {
       const float x = row[j] * scale;
       mx = x > mx ? x : mx;
     }
-    mx = block_max(mx, shf);
+    mx = warp_max(mx);
     double sum = 0.0;
-    for (int64_t j = threadIdx.x; j < valid; j += THREADS) {
+    for (int64_t j = lane; j < valid; j += 32) {
       const float e = exp_fast(row[j] * scale - mx);
       row[j] = e;
       sum += double(e);
     }
-    sum = block_sum(sum, shd);
+    sum = warp_sum(sum);
     const float inv = float(1.0 / sum);
-    for (int64_t j = threadIdx.x; j < T; j += THREADS) {
+    for (int64_t j = lane; j < T; j += 32) {
       const float p = j < valid ? row[j] * inv : 0.0f;
       row[j] = p;
       if (p16) p16[r * T + j] = f32_to_bf16(p);
@@ -91,19 +107,19 @@ __global__ void causal_softmax_kernel(float* s, uint16_t* __restrict__ p16, int6
   }
 }
 
-// One block per row: d = Σ_{j<=i} p_j·dp_j (double, then float as the CPU), ds_j = scale·(p_j·(dp_j - d)),
+// One warp per row: d = Σ_{j<=i} p_j·dp_j (double, then float as the CPU), ds_j = scale·(p_j·(dp_j - d)),
 // 0 above the diagonal.
 __global__ void softmax_backward_kernel(float* dp, uint16_t* __restrict__ ds16, const float* __restrict__ p,
                                         int64_t rows, int64_t T, float scale) {
-  __shared__ double shd[THREADS];
-  for (int64_t r = blockIdx.x; r < rows; r += gridDim.x) {
+  const int lane = int(threadIdx.x) % 32, warp = int(threadIdx.x) / 32;
+  for (int64_t r = int64_t(blockIdx.x) * WARPS + warp; r < rows; r += int64_t(gridDim.x) * WARPS) {
     float* drow = dp + r * T;
     const float* prow = p + r * T;
     const int64_t valid = r % T + 1;
     double dot = 0.0;
-    for (int64_t j = threadIdx.x; j < valid; j += THREADS) dot += double(prow[j]) * double(drow[j]);
-    const float d = float(block_sum(dot, shd));
-    for (int64_t j = threadIdx.x; j < T; j += THREADS) {
+    for (int64_t j = lane; j < valid; j += 32) dot += double(prow[j]) * double(drow[j]);
+    const float d = float(warp_sum(dot));
+    for (int64_t j = lane; j < T; j += 32) {
       const float v = j < valid ? scale * (prow[j] * (drow[j] - d)) : 0.0f;
       drow[j] = v;
       if (ds16) ds16[r * T + j] = f32_to_bf16(v);
@@ -141,7 +157,7 @@ cudaError_t causal_softmax(float* scores, uint16_t* p_bf16, int64_t n_mat, int64
   const int64_t rows = n_mat * T;
   if (rows == 0) return cudaSuccess;
   if (!scores) return cudaErrorInvalidValue;
-  launch(causal_softmax_kernel, grid_for(rows, 1), THREADS, stream, scores, p_bf16, rows, T, scale);
+  launch(causal_softmax_kernel, grid_for(rows, WARPS), THREADS, stream, scores, p_bf16, rows, T, scale);
   return launch_status();
 }
 
@@ -151,7 +167,7 @@ cudaError_t softmax_backward(float* dp, uint16_t* ds_bf16, const float* p, int64
   const int64_t rows = n_mat * T;
   if (rows == 0) return cudaSuccess;
   if (!dp || !p) return cudaErrorInvalidValue;
-  launch(softmax_backward_kernel, grid_for(rows, 1), THREADS, stream, dp, ds_bf16, p, rows, T, scale);
+  launch(softmax_backward_kernel, grid_for(rows, WARPS), THREADS, stream, dp, ds_bf16, p, rows, T, scale);
   return launch_status();
 }
 

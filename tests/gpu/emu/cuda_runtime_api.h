@@ -1,7 +1,7 @@
 /* A CPU emulation of the small part of the CUDA runtime and device language that engine/cuda/kernels-*.cu
- * use, so that the kernels and their host wrappers run unchanged (compiled as C++) on a machine without
- * a GPU: tests/engine/cuda-emu.cmake builds gpu-test-cuda-kernels against it. Not a general emulator:
- * only what the kernels use is here.
+ * and the trainer's kernels (trainer/cuda) use, so that the kernels and their host wrappers run unchanged
+ * (compiled as C++) on a machine without a GPU: tests/engine/cuda-emu.cmake builds gpu-test-cuda-kernels
+ * against it. Not a general emulator: only what the kernels use is here.
  *
  * Non-obvious choice: every GPU thread of a block is an OS thread, so warp shuffles and __syncthreads
  * are real rendezvous (std::barrier) and the kernels' cross-lane logic (reductions, the attention's
@@ -168,6 +168,15 @@ void launch(void (*k)(P...), dim3 grid, dim3 block, A... args) {
 inline void __syncthreads() { emu::tl_ctx->bar.arrive_and_wait(); }
 inline float __shfl_xor_sync(unsigned, float v, int o) { return emu::shfl(v, emu::tl_lane ^ o); }
 inline float __shfl_sync(unsigned, float v, int src) { return emu::shfl(v, src); }
+// A double moves as two 32-bit halves, as the GPU's own double shuffle does.
+inline double __shfl_xor_sync(unsigned, double v, int o) {
+  uint64_t b;
+  std::memcpy(&b, &v, 8);
+  const uint32_t lo = emu::shfl(uint32_t(b), emu::tl_lane ^ o), hi = emu::shfl(uint32_t(b >> 32), emu::tl_lane ^ o);
+  b = uint64_t(hi) << 32 | lo;
+  std::memcpy(&v, &b, 8);
+  return v;
+}
 // A GPU load faults on an address that is not a multiple of its size: so does the emulation's.
 template <class T>
 T __ldg(const T* p) {
