@@ -164,12 +164,14 @@ cudaError_t to_head_major(float* dst, const float* src, int64_t B, int64_t T, in
 cudaError_t from_head_major(float* dst, const float* src, int64_t B, int64_t T, int64_t H, int64_t hd,
                             bool accumulate, cudaStream_t stream);
 // Causal softmax in place over rows of scores (B·n_head, T, T) (row i of each T×T matrix is position i):
-// p[j] = exp(scale·s[j] - max) / sum for j <= i (max and sum over j <= i, the sum in F32 in the CPU's
-// order where cheap), p[j] = 0 for j > i. When p_bf16 is not null it also receives BF16(p).
+// p[j] = exp(scale·s[j] - max) · f32(1/sum) for j <= i (max and sum over j <= i; exp is the CPU
+// attention's exp_fast, the sum in double as the CPU's), p[j] = 0 for j > i. One warp per row. When p_bf16
+// is not null it also receives BF16(p).
 cudaError_t causal_softmax(float* scores, uint16_t* p_bf16, int64_t n_mat, int64_t T, float scale,
                            cudaStream_t stream);
-// Softmax backward in place: ds[j] = scale · p[j] · (dp[j] - sum_k p[k]·dp[k]) over rows of (n_mat, T, T);
-// dp is overwritten by ds. When ds_bf16 is not null it also receives BF16(ds).
+// Softmax backward in place: ds[j] = scale · p[j] · (dp[j] - sum_k p[k]·dp[k]) over rows of (n_mat, T, T)
+// (the sum over k <= i in double, rounded to float as the CPU's; ds[j] = 0 for j > i); dp is overwritten
+// by ds. When ds_bf16 is not null it also receives BF16(ds).
 cudaError_t softmax_backward(float* dp, uint16_t* ds_bf16, const float* p, int64_t n_mat, int64_t T, float scale,
                              cudaStream_t stream);
 
