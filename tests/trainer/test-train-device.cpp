@@ -112,11 +112,26 @@ std::string messages_text(const TrainRun& r) {
   return s;
 }
 
+// The device: cpu run every other run is compared with, made once per process (with its data file).
+struct Reference {
+  fs::path data;
+  TrainRun run;
+};
+const Reference& cpu_reference() {
+  static const Reference ref = [] {
+    Reference r;
+    auto dir = hearth::test::scratch("train-device-reference");
+    r.data = write_data(dir);
+    r.run = run_tiny(tiny_config(r.data, "cpu", 0), dir / "run");
+    return r;
+  }();
+  return ref;
+}
+
 }  // namespace
 
 TEST(TrainDevice, CpuRunSaysWhereItTrains) {
-  auto dir = hearth::test::scratch("train-device-cpu");
-  TrainRun r = run_tiny(tiny_config(write_data(dir), "cpu", 0), dir / "run");
+  const TrainRun& r = cpu_reference().run;
   ASSERT_EQ(r.devices.size(), 1u);
   EXPECT_EQ(r.devices[0].device, "cpu");
   EXPECT_EQ(r.devices[0].description, "CPU, 2 threads");
@@ -132,8 +147,8 @@ TEST(TrainDevice, CpuRunSaysWhereItTrains) {
 
 TEST(TrainDevice, UnusableGpuFallsBackToTheCpuWithTheReasonAndTheSameLosses) {
   auto dir = hearth::test::scratch("train-device-fallback");
-  const fs::path data = write_data(dir);
-  TrainRun cpu = run_tiny(tiny_config(data, "cpu", 0), dir / "cpu");
+  const fs::path data = cpu_reference().data;
+  const TrainRun& cpu = cpu_reference().run;
   for (const char* device : {"cuda", "auto"}) {
     SCOPED_TRACE(device);
     TrainRun r = run_tiny(tiny_config(data, device, 99), dir / device);
@@ -156,7 +171,7 @@ TEST(TrainDevice, UnusableGpuFallsBackToTheCpuWithTheReasonAndTheSameLosses) {
 
 TEST(TrainDevice, AutomaticChoiceOfGpuZeroEitherTrainsThereOrFallsBackIdentically) {
   auto dir = hearth::test::scratch("train-device-auto");
-  const fs::path data = write_data(dir);
+  const fs::path data = cpu_reference().data;
   TrainRun r = run_tiny(tiny_config(data, "auto", 0), dir / "auto");
   ASSERT_EQ(r.devices.size(), 1u);
   if (r.result.device == "cuda") {
@@ -166,14 +181,13 @@ TEST(TrainDevice, AutomaticChoiceOfGpuZeroEitherTrainsThereOrFallsBackIdenticall
     GTEST_SKIP() << "trained on " << r.result.device_description;
   }
   EXPECT_FALSE(r.result.device_note.empty());
-  TrainRun cpu = run_tiny(tiny_config(data, "cpu", 0), dir / "cpu");
-  expect_same_losses(cpu, r);
+  expect_same_losses(cpu_reference().run, r);
 }
 
 TEST(TrainDevice, CheckpointResumesUnderAnotherDeviceSetting) {
   auto dir = hearth::test::scratch("train-device-resume");
-  const fs::path data = write_data(dir);
-  TrainRun whole = run_tiny(tiny_config(data, "cpu", 0), dir / "whole");
+  const fs::path data = cpu_reference().data;
+  const TrainRun& whole = cpu_reference().run;
   TrainRun first = run_tiny(tiny_config(data, "cpu", 0), dir / "part", 3);
   ASSERT_EQ(first.result.outcome, TrainOutcome::stopped);
   ASSERT_FALSE(first.result.checkpoint.empty());
