@@ -285,26 +285,29 @@ TEST(ATTN_SUITE, EachGradientAloneEqualsItsShareOfTheFullBackward) {
   const size_t nq = size_t(s.B * s.T * s.n_head * s.hd), nkv = size_t(s.B * s.T * s.n_head_kv * s.hd);
   DevBuf<float> gq(random_values(nq, 1)), gk(random_values(nkv, 2)), gv(random_values(nkv, 3)),
       gdout(random_values(nq, 4)), gout(nq), gatt(size_t(s.B * s.n_head * s.T * s.T));
-  DevBuf<uint8_t> scratch(size_t(tc::attention_scratch_bytes(s, false)));
-  ASSERT_TRUE(tc::attention_forward(*blas, false, gout.p, gatt.p, gq.p, gk.p, gv.p, s, scratch.p).has_value());
-  const auto z = std::vector<float>(nq, 0.0f), zkv = std::vector<float>(nkv, 0.0f);
-  DevBuf<float> dq(z), dk(zkv), dv(zkv), dq1(z), dk1(zkv), dv1(zkv);
-  ASSERT_TRUE(tc::attention_backward(*blas, false, dq.p, dk.p, dv.p, gdout.p, gatt.p, gq.p, gk.p, gv.p, s, scratch.p)
-                  .has_value());
-  // Each alone needs only its inputs: dQ no q, dK no k, dV none of q, k, v.
-  ASSERT_TRUE(tc::attention_backward(*blas, false, dq1.p, nullptr, nullptr, gdout.p, gatt.p, nullptr, gk.p, gv.p, s,
-                                     scratch.p)
-                  .has_value());
-  ASSERT_TRUE(tc::attention_backward(*blas, false, nullptr, dk1.p, nullptr, gdout.p, gatt.p, gq.p, nullptr, gv.p, s,
-                                     scratch.p)
-                  .has_value());
-  ASSERT_TRUE(tc::attention_backward(*blas, false, nullptr, nullptr, dv1.p, gdout.p, gatt.p, nullptr, nullptr, nullptr,
-                                     s, scratch.p)
-                  .has_value());
-  ASSERT_EQ(cudaDeviceSynchronize(), cudaSuccess);
-  EXPECT_EQ(dq1.download(), dq.download());
-  EXPECT_EQ(dk1.download(), dk.download());
-  EXPECT_EQ(dv1.download(), dv.download());
+  for (const bool bf16 : {false, true}) {  // BF16 shares scratch regions between steps: same results alone
+    SCOPED_TRACE(bf16 ? "BF16" : "F32");
+    DevBuf<uint8_t> scratch(size_t(tc::attention_scratch_bytes(s, bf16)));
+    ASSERT_TRUE(tc::attention_forward(*blas, bf16, gout.p, gatt.p, gq.p, gk.p, gv.p, s, scratch.p).has_value());
+    const auto z = std::vector<float>(nq, 0.0f), zkv = std::vector<float>(nkv, 0.0f);
+    DevBuf<float> dq(z), dk(zkv), dv(zkv), dq1(z), dk1(zkv), dv1(zkv);
+    ASSERT_TRUE(tc::attention_backward(*blas, bf16, dq.p, dk.p, dv.p, gdout.p, gatt.p, gq.p, gk.p, gv.p, s, scratch.p)
+                    .has_value());
+    // Each alone needs only its inputs: dQ no q, dK no k, dV none of q, k, v.
+    ASSERT_TRUE(tc::attention_backward(*blas, bf16, dq1.p, nullptr, nullptr, gdout.p, gatt.p, nullptr, gk.p, gv.p, s,
+                                       scratch.p)
+                    .has_value());
+    ASSERT_TRUE(tc::attention_backward(*blas, bf16, nullptr, dk1.p, nullptr, gdout.p, gatt.p, gq.p, nullptr, gv.p, s,
+                                       scratch.p)
+                    .has_value());
+    ASSERT_TRUE(tc::attention_backward(*blas, bf16, nullptr, nullptr, dv1.p, gdout.p, gatt.p, nullptr, nullptr,
+                                       nullptr, s, scratch.p)
+                    .has_value());
+    ASSERT_EQ(cudaDeviceSynchronize(), cudaSuccess);
+    EXPECT_EQ(dq1.download(), dq.download());
+    EXPECT_EQ(dk1.download(), dk.download());
+    EXPECT_EQ(dv1.download(), dv.download());
+  }
 }
 
 TEST(ATTN_SUITE, BadShapesAreErrors) {
@@ -322,7 +325,9 @@ TEST(ATTN_SUITE, BadShapesAreErrors) {
                    .has_value());
   EXPECT_EQ(tc::attention_scratch_bytes(empty, false), 0u);
   const tc::AttnShape s{2, 16, 4, 2, 8};
-  EXPECT_GT(tc::attention_scratch_bytes(s, true), tc::attention_scratch_bytes(s, false));
+  // At least dP (B, n_head, T, T) and one head-major (B, n_head, T, hd) tensor in F32, in either precision.
+  for (const bool bf16 : {false, true})
+    EXPECT_GE(tc::attention_scratch_bytes(s, bf16), uint64_t(4 * (2 * 4 * 16 * 16 + 2 * 4 * 16 * 8))) << bf16;
 }
 
 }  // namespace

@@ -23,7 +23,9 @@ namespace {
 
 constexpr uint64_t ALIGN = 256;  // every scratch region starts on a 256-byte boundary (cuBLAS likes 16)
 
-// The scratch regions, in order; with base == nullptr only the total size is computed.
+// The scratch regions, in order; with base == nullptr only the total size is computed. With BF16 the
+// F32 head-major copies are only a staging step before the BF16 ones, so they all share `tmp`; dS (BF16)
+// reuses the BF16 probabilities' region, which the backward reads (dV) before dS is written (stream order).
 struct Scratch {
   float *qh = nullptr, *kh = nullptr, *vh = nullptr, *doh = nullptr, *tmp = nullptr, *dp = nullptr;
   uint16_t *qh16 = nullptr, *kh16 = nullptr, *vh16 = nullptr, *doh16 = nullptr, *p16 = nullptr, *ds16 = nullptr;
@@ -38,19 +40,20 @@ struct Scratch {
       bytes += (n * elem + ALIGN - 1) / ALIGN * ALIGN;
       return p;
     };
-    qh = static_cast<float*>(take(nq, 4));
-    kh = static_cast<float*>(take(nkv, 4));
-    vh = static_cast<float*>(take(nkv, 4));
-    doh = static_cast<float*>(take(nq, 4));
     tmp = static_cast<float*>(take(nq, 4));
     dp = static_cast<float*>(take(ntt, 4));
     if (bf16) {
+      qh = kh = vh = doh = tmp;
       qh16 = static_cast<uint16_t*>(take(nq, 2));
       kh16 = static_cast<uint16_t*>(take(nkv, 2));
       vh16 = static_cast<uint16_t*>(take(nkv, 2));
       doh16 = static_cast<uint16_t*>(take(nq, 2));
-      p16 = static_cast<uint16_t*>(take(ntt, 2));
-      ds16 = static_cast<uint16_t*>(take(ntt, 2));
+      p16 = ds16 = static_cast<uint16_t*>(take(ntt, 2));
+    } else {
+      qh = static_cast<float*>(take(nq, 4));
+      kh = static_cast<float*>(take(nkv, 4));
+      vh = static_cast<float*>(take(nkv, 4));
+      doh = static_cast<float*>(take(nq, 4));
     }
   }
 };
