@@ -300,6 +300,10 @@ TEST_P(CudaTrainerSteps, ThreeAdamWStepsMatchTheCpu) {
               worst.c_str(), merr);
   EXPECT_LT(werr, 1e-5) << worst;
   EXPECT_LT(merr, 1e-5);
+  const Batch bt = make_batch(20);
+  const double lc = must(cpu.m->evaluate(bt.tokens, bt.targets, B, T)).loss;
+  const double lg = must(dt->evaluate(bt.tokens, bt.targets, B, T)).loss;
+  EXPECT_LT(std::abs(lg - lc) / lc, 1e-5) << "the loss after the steps";
 }
 
 #ifdef HEARTH_CUDA_EMULATION
@@ -319,11 +323,12 @@ class CudaTrainerApi : public ::testing::Test {
   }
 };
 
-// Values and moments go up and come back unchanged; the BF16 copies follow an upload.
+// Values and moments go up and come back unchanged; the BF16 copies follow an upload and an AdamW step.
 TEST_F(CudaTrainerApi, DownloadUploadRoundTrip) {
   for (TrainPrecision prec : {TrainPrecision::f32, TrainPrecision::bf16}) {
-    if (EMULATED && prec == TrainPrecision::bf16) continue;
-    Net n = make_net(Kind::qwen3_full);
+    if (EMULATED && prec == TrainPrecision::f32) continue;  // the BF16 run checks everything the F32 one does
+    const int64_t layers = EMULATED ? 1 : LAYERS;
+    Net n = make_net(Kind::qwen3_full, layers);
     auto dt = must(DeviceTrainer::create(*n.m, DeviceTrainOptions{0, prec}, B, T));
     std::mt19937 rng(9);
     std::normal_distribution<float> nd(0.0f, 0.1f);
@@ -341,7 +346,7 @@ TEST_F(CudaTrainerApi, DownloadUploadRoundTrip) {
     const double lc = must(n.m->evaluate(bt.tokens, bt.targets, B, T)).loss;
     const double lg = must(dt->evaluate(bt.tokens, bt.targets, B, T)).loss;
     EXPECT_LT(std::abs(lg - lc) / lc, prec == TrainPrecision::f32 ? 1e-5 : 2e-2) << precision_name(prec);
-    Net back = make_net(Kind::qwen3_full);
+    Net back = make_net(Kind::qwen3_full, layers);
     std::vector<std::vector<float>> m2, v2;
     must_ok(dt->download(*back.m, &m2, &v2));
     auto a = n.m->trainable(), b = back.m->trainable();
@@ -351,6 +356,24 @@ TEST_F(CudaTrainerApi, DownloadUploadRoundTrip) {
       EXPECT_EQ(m[i], m2[i]) << a[i]->name;
       EXPECT_EQ(v[i], v2[i]) << a[i]->name;
     }
+    // One AdamW step from the uploaded moments: the device then trains with the new weights (in BF16, the
+    // copies AdamW refreshes), so its loss follows the CPU's after the same step.
+    AdamWSettings s;
+    AdamW opt(n.m->trainable(), s);
+    opt.m() = m;
+    opt.v() = v;
+    const double lr = 0.05;
+    n.m->zero_grad();
+    must(n.m->forward_backward(bt.tokens, bt.targets, B, T));
+    opt.step(lr);
+    must_ok(dt->zero_grad());
+    must(dt->forward_backward(bt.tokens, bt.targets, B, T));
+    must_ok(dt->adamw_step(lr, s, 1));
+    const double lc2 = must(n.m->evaluate(bt.tokens, bt.targets, B, T)).loss;
+    const double lg2 = must(dt->evaluate(bt.tokens, bt.targets, B, T)).loss;
+    std::printf("%s: loss before the step %.6f (GPU %.6f), after %.6f (GPU %.6f)\n", precision_name(prec), lc, lg, lc2,
+                lg2);
+    EXPECT_LT(std::abs(lg2 - lc2), 0.25 * std::abs(lc2 - lc)) << precision_name(prec);
     // Moments of the wrong size are refused.
     m[0].pop_back();
     auto bad = dt->upload(*n.m, m, v);

@@ -427,14 +427,19 @@ struct DeviceTrainer::Impl {
     upload_params(m, {}, {}, true);
     std::vector<double> fr(size_t(hd / 2));
     for (size_t i = 0; i < fr.size(); ++i) fr[i] = double(st->inv_freq[i]);
-    HEARTH_CU(cudaMemcpy(inv_freq, fr.data(), fr.size() * sizeof(double), cudaMemcpyHostToDevice));
+    put(inv_freq, fr.data(), fr.size() * sizeof(double));
     if (lora) upload_base();
     for (const DevParam& d : params) grad_ptrs.push_back(d.g), grad_sizes.push_back(d.n);
     HEARTH_CU(cudaStreamSynchronize(stream));
   }
 
+  // Host -> device in stream order: a plain cudaMemcpy runs on the legacy stream, which a non-blocking
+  // stream does not wait for (and from pageable memory it may return before the DMA is done).
   void put(void* dst, const void* src, uint64_t n) {
-    if (n) HEARTH_CU(cudaMemcpy(dst, src, n, cudaMemcpyHostToDevice));
+    if (n) HEARTH_CU(cudaMemcpyAsync(dst, src, n, cudaMemcpyHostToDevice, stream));
+  }
+  void get(void* dst, const void* src, uint64_t n) {
+    if (n) HEARTH_CU(cudaMemcpyAsync(dst, src, n, cudaMemcpyDeviceToHost, stream));
   }
   void put_bf16(uint16_t* dst, const std::vector<float>& v) {
     std::vector<uint16_t> h(v.size());
@@ -761,14 +766,13 @@ struct DeviceTrainer::Impl {
       gemm(false, true, n, V, D, 1.0f, X, W, 0.0f, logits);
       // The kernel divides by the chunk's count; the loss is the mean over all chunks' rows.
       const float gs = float(double(grad_scale) * double(cnt) / double(total));
-      HEARTH_CU(cuda::cross_entropy(logits, DType::f32, train ? logits : nullptr, DType::f32, targets_d + c0, n, V,
-                                    gs, row_loss, stats + ci, stream));
+      // dlogits in place (f32), or straight into the BF16 operand buffer (bf16).
+      void* dl = !train ? nullptr : bf16 ? static_cast<void*>(logits16) : static_cast<void*>(logits);
+      const DType dlt = bf16 ? DType::bf16 : DType::f32;
+      HEARTH_CU(cuda::cross_entropy(logits, DType::f32, dl, dlt, targets_d + c0, n, V, gs, row_loss, stats + ci,
+                                    stream));
       if (!train) continue;
-      Mat DL{logits, DType::f32, 0};
-      if (bf16) {
-        HEARTH_CU(cuda::f32_to_bf16(logits, logits16, n * V, stream));
-        DL = Mat{logits16, DType::bf16, 0};
-      }
+      const Mat DL{dl, dlt, 0};
       gemm(false, false, n, D, V, 1.0f, DL, W, 1.0f, dxf + c0 * D);     // dx += dlogits W
       if (dW) gemm(true, false, V, D, n, 1.0f, DL, X, 1.0f, dW);        // dW += dlogits^T x
     }
@@ -961,16 +965,17 @@ Expected<void> DeviceTrainer::download(TrainModel& model, std::vector<std::vecto
     for (size_t i = 0; i < tr.size(); ++i) {
       const DevParam& d = im.params[i];
       tr[i]->value.resize(size_t(d.n));
-      HEARTH_CU(cudaMemcpy(tr[i]->value.data(), d.w, uint64_t(d.n) * 4, cudaMemcpyDeviceToHost));
+      im.get(tr[i]->value.data(), d.w, uint64_t(d.n) * 4);
       if (m) {
         (*m)[i].resize(size_t(d.n));
-        HEARTH_CU(cudaMemcpy((*m)[i].data(), d.m, uint64_t(d.n) * 4, cudaMemcpyDeviceToHost));
+        im.get((*m)[i].data(), d.m, uint64_t(d.n) * 4);
       }
       if (v) {
         (*v)[i].resize(size_t(d.n));
-        HEARTH_CU(cudaMemcpy((*v)[i].data(), d.v, uint64_t(d.n) * 4, cudaMemcpyDeviceToHost));
+        im.get((*v)[i].data(), d.v, uint64_t(d.n) * 4);
       }
     }
+    HEARTH_CU(cudaStreamSynchronize(im.stream));
     return {};
   });
 }
@@ -988,8 +993,9 @@ Expected<void> DeviceTrainer::download_grads(TrainModel& model) {
     for (size_t i = 0; i < tr.size(); ++i) {
       const DevParam& d = im.params[i];
       tr[i]->grad.resize(size_t(d.n));
-      HEARTH_CU(cudaMemcpy(tr[i]->grad.data(), d.g, uint64_t(d.n) * 4, cudaMemcpyDeviceToHost));
+      im.get(tr[i]->grad.data(), d.g, uint64_t(d.n) * 4);
     }
+    HEARTH_CU(cudaStreamSynchronize(im.stream));
     return {};
   });
 }
