@@ -406,6 +406,13 @@ TEST_F(CudaTrainerApi, BadInputIsAnError) {
   // And still usable afterwards.
   bt = make_batch(2);
   EXPECT_TRUE(dt->evaluate(bt.tokens, bt.targets, B, T));
+  // More than any GPU has: refused before anything is allocated, naming what is needed and what is free.
+  auto huge = DeviceTrainer::create(*n.m, DeviceTrainOptions{0, TrainPrecision::f32}, 4096, 4096);
+  ASSERT_FALSE(huge);
+  EXPECT_EQ(huge.error().code, ErrorCode::unsupported);
+  EXPECT_NE(huge.error().message.find("out of GPU memory"), std::string::npos) << huge.error().message;
+  EXPECT_NE(huge.error().message.find("free"), std::string::npos) << huge.error().message;
+  std::printf("%s\n", huge.error().message.c_str());
   // Bad sizes at creation, a GPU that does not exist.
   EXPECT_FALSE(DeviceTrainer::create(*n.m, DeviceTrainOptions{}, 0, T));
   EXPECT_NE(cuda_training_unavailable(99).find("99"), std::string::npos);
