@@ -633,8 +633,11 @@ TEST(KERNEL_SUITE, AddInPlaceAndHeadMajorPermutes) {
 TEST(KERNEL_SUITE, CausalSoftmaxAndBackwardMatchTheDefinition) {
   REQUIRE_GPU();
   const float scale = 0.3f;
-  for (const int64_t T : {int64_t(1), int64_t(9), quick() ? int64_t(33) : int64_t(600)}) {
-    const int64_t n_mat = 3;
+  // Lengths for each of the kernels' register widths (T <= 128, 512, 2048) and past them (any length).
+  const std::vector<int64_t> Ts = quick() ? std::vector<int64_t>{1, 9, 33, 200, 600}
+                                          : std::vector<int64_t>{1, 9, 33, 200, 600, 2048, 2100};
+  for (const int64_t T : Ts) {
+    const int64_t n_mat = T > 100 ? 1 : 3;
     const std::string what = "T=" + std::to_string(T);
     const auto s = random_values(size_t(n_mat * T * T), 160, 8.0f), dp = random_values(size_t(n_mat * T * T), 161);
     // Reference in double: p_j = exp(scale·s_j - max) / Σ over j <= i; ds_j = p_j (dp_j - Σ_k p_k dp_k).

@@ -6,7 +6,8 @@
  * Cody-Waite reduction and a degree-6 polynomial), written out here with the same float operations; with
  * --fmad=false each e^x is then the CPU's bits, and a probability differs from the CPU's only through the
  * order of the row sum (in double on both sides) and the score products themselves. One warp per row
- * (shuffle reductions, no block barriers): rows are at most a few thousand keys long.
+ * (shuffle reductions, no block barriers), holding rows of up to 2048 keys in registers: the row is then
+ * read and written once, as the softmax is the attention's memory traffic.
  */
 #include <cuda_runtime.h>
 
@@ -80,35 +81,69 @@ __device__ __forceinline__ double warp_sum(double v) {
 // One warp per row of the (n_mat·T, T) scores (grid-stride over blocks of WARPS rows); row r is position
 // i = r % T of its matrix. As ops::attention_forward: x_j = scale·s_j, max over j <= i,
 // e_j = exp_fast(x_j - max), sum in double, p_j = e_j · f32(1/sum); p_j = 0 for j > i.
+// N > 0: each lane keeps its N values of the row in registers (rows of at most 32·N), so the row is read
+// once and written once; N == 0: any length, re-reading the row. Lane l adds its columns l, l + 32, ...
+// in the same order either way, so both give the same bits.
+template <int N>
 __global__ void causal_softmax_kernel(float* s, uint16_t* __restrict__ p16, int64_t rows, int64_t T, float scale) {
   const int lane = int(threadIdx.x) % 32, warp = int(threadIdx.x) / 32;
   for (int64_t r = int64_t(blockIdx.x) * WARPS + warp; r < rows; r += int64_t(gridDim.x) * WARPS) {
     float* row = s + r * T;
     const int64_t valid = r % T + 1;
     float mx = -INFINITY;
-    for (int64_t j = lane; j < valid; j += 32) {
-      const float x = row[j] * scale;
-      mx = x > mx ? x : mx;
-    }
-    mx = warp_max(mx);
-    double sum = 0.0;
-    for (int64_t j = lane; j < valid; j += 32) {
-      const float e = exp_fast(row[j] * scale - mx);
-      row[j] = e;
-      sum += double(e);
-    }
-    sum = warp_sum(sum);
-    const float inv = float(1.0 / sum);
-    for (int64_t j = lane; j < T; j += 32) {
-      const float p = j < valid ? row[j] * inv : 0.0f;
-      row[j] = p;
-      if (p16) p16[r * T + j] = f32_to_bf16(p);
+    if constexpr (N > 0) {
+      float x[N];
+#pragma unroll
+      for (int c = 0; c < N; ++c) {
+        const int64_t j = lane + 32 * c;
+        x[c] = j < valid ? row[j] * scale : -INFINITY;
+        mx = x[c] > mx ? x[c] : mx;
+      }
+      mx = warp_max(mx);
+      double sum = 0.0;
+#pragma unroll
+      for (int c = 0; c < N; ++c)
+        if (lane + 32 * c < valid) {
+          x[c] = exp_fast(x[c] - mx);
+          sum += double(x[c]);
+        }
+      sum = warp_sum(sum);
+      const float inv = float(1.0 / sum);
+#pragma unroll
+      for (int c = 0; c < N; ++c) {
+        const int64_t j = lane + 32 * c;
+        if (j < T) {
+          const float p = j < valid ? x[c] * inv : 0.0f;
+          row[j] = p;
+          if (p16) p16[r * T + j] = f32_to_bf16(p);
+        }
+      }
+    } else {
+      for (int64_t j = lane; j < valid; j += 32) {
+        const float x = row[j] * scale;
+        mx = x > mx ? x : mx;
+      }
+      mx = warp_max(mx);
+      double sum = 0.0;
+      for (int64_t j = lane; j < valid; j += 32) {
+        const float e = exp_fast(row[j] * scale - mx);
+        row[j] = e;
+        sum += double(e);
+      }
+      sum = warp_sum(sum);
+      const float inv = float(1.0 / sum);
+      for (int64_t j = lane; j < T; j += 32) {
+        const float p = j < valid ? row[j] * inv : 0.0f;
+        row[j] = p;
+        if (p16) p16[r * T + j] = f32_to_bf16(p);
+      }
     }
   }
 }
 
 // One warp per row: d = Σ_{j<=i} p_j·dp_j (double, then float as the CPU), ds_j = scale·(p_j·(dp_j - d)),
-// 0 above the diagonal.
+// 0 above the diagonal. N as causal_softmax_kernel's (p and dp kept in registers).
+template <int N>
 __global__ void softmax_backward_kernel(float* dp, uint16_t* __restrict__ ds16, const float* __restrict__ p,
                                         int64_t rows, int64_t T, float scale) {
   const int lane = int(threadIdx.x) % 32, warp = int(threadIdx.x) / 32;
@@ -117,12 +152,33 @@ __global__ void softmax_backward_kernel(float* dp, uint16_t* __restrict__ ds16, 
     const float* prow = p + r * T;
     const int64_t valid = r % T + 1;
     double dot = 0.0;
-    for (int64_t j = lane; j < valid; j += 32) dot += double(prow[j]) * double(drow[j]);
-    const float d = float(warp_sum(dot));
-    for (int64_t j = lane; j < T; j += 32) {
-      const float v = j < valid ? scale * (prow[j] * (drow[j] - d)) : 0.0f;
-      drow[j] = v;
-      if (ds16) ds16[r * T + j] = f32_to_bf16(v);
+    if constexpr (N > 0) {
+      float pv[N], dv[N];
+#pragma unroll
+      for (int c = 0; c < N; ++c) {
+        const int64_t j = lane + 32 * c;
+        pv[c] = j < valid ? prow[j] : 0.0f;
+        dv[c] = j < valid ? drow[j] : 0.0f;
+        if (j < valid) dot += double(pv[c]) * double(dv[c]);
+      }
+      const float d = float(warp_sum(dot));
+#pragma unroll
+      for (int c = 0; c < N; ++c) {
+        const int64_t j = lane + 32 * c;
+        if (j < T) {
+          const float v = j < valid ? scale * (pv[c] * (dv[c] - d)) : 0.0f;
+          drow[j] = v;
+          if (ds16) ds16[r * T + j] = f32_to_bf16(v);
+        }
+      }
+    } else {
+      for (int64_t j = lane; j < valid; j += 32) dot += double(prow[j]) * double(drow[j]);
+      const float d = float(warp_sum(dot));
+      for (int64_t j = lane; j < T; j += 32) {
+        const float v = j < valid ? scale * (prow[j] * (drow[j] - d)) : 0.0f;
+        drow[j] = v;
+        if (ds16) ds16[r * T + j] = f32_to_bf16(v);
+      }
     }
   }
 }
@@ -157,7 +213,15 @@ cudaError_t causal_softmax(float* scores, uint16_t* p_bf16, int64_t n_mat, int64
   const int64_t rows = n_mat * T;
   if (rows == 0) return cudaSuccess;
   if (!scores) return cudaErrorInvalidValue;
-  launch(causal_softmax_kernel, grid_for(rows, WARPS), THREADS, stream, scores, p_bf16, rows, T, scale);
+  const unsigned grid = grid_for(rows, WARPS);
+  if (T <= 128)
+    launch(causal_softmax_kernel<4>, grid, THREADS, stream, scores, p_bf16, rows, T, scale);
+  else if (T <= 512)
+    launch(causal_softmax_kernel<16>, grid, THREADS, stream, scores, p_bf16, rows, T, scale);
+  else if (T <= 2048)
+    launch(causal_softmax_kernel<64>, grid, THREADS, stream, scores, p_bf16, rows, T, scale);
+  else
+    launch(causal_softmax_kernel<0>, grid, THREADS, stream, scores, p_bf16, rows, T, scale);
   return launch_status();
 }
 
@@ -167,7 +231,15 @@ cudaError_t softmax_backward(float* dp, uint16_t* ds_bf16, const float* p, int64
   const int64_t rows = n_mat * T;
   if (rows == 0) return cudaSuccess;
   if (!dp || !p) return cudaErrorInvalidValue;
-  launch(softmax_backward_kernel, grid_for(rows, WARPS), THREADS, stream, dp, ds_bf16, p, rows, T, scale);
+  const unsigned grid = grid_for(rows, WARPS);
+  if (T <= 128)
+    launch(softmax_backward_kernel<4>, grid, THREADS, stream, dp, ds_bf16, p, rows, T, scale);
+  else if (T <= 512)
+    launch(softmax_backward_kernel<16>, grid, THREADS, stream, dp, ds_bf16, p, rows, T, scale);
+  else if (T <= 2048)
+    launch(softmax_backward_kernel<64>, grid, THREADS, stream, dp, ds_bf16, p, rows, T, scale);
+  else
+    launch(softmax_backward_kernel<0>, grid, THREADS, stream, dp, ds_bf16, p, rows, T, scale);
   return launch_status();
 }
 

@@ -98,7 +98,7 @@ namespace emu {
 
 struct Warp {
   std::barrier<> bar;
-  uint32_t slot[32] = {};
+  uint64_t slot[32] = {};  // one 4- or 8-byte value per lane
   explicit Warp(std::ptrdiff_t n) : bar(n) {}
 };
 
@@ -118,12 +118,12 @@ inline dim3 g_block_dim, g_grid_dim;
 
 template <class T>
 T shfl(T v, int src) {
-  static_assert(sizeof(T) == 4);
+  static_assert(sizeof(T) == 4 || sizeof(T) == 8);
   Warp& w = *tl_ctx->warps[size_t(tl_warp)];
-  std::memcpy(&w.slot[tl_lane], &v, 4);
+  std::memcpy(&w.slot[tl_lane], &v, sizeof(T));
   w.bar.arrive_and_wait();
   T r;
-  std::memcpy(&r, &w.slot[src & 31], 4);
+  std::memcpy(&r, &w.slot[src & 31], sizeof(T));
   w.bar.arrive_and_wait();
   return r;
 }
@@ -168,15 +168,7 @@ void launch(void (*k)(P...), dim3 grid, dim3 block, A... args) {
 inline void __syncthreads() { emu::tl_ctx->bar.arrive_and_wait(); }
 inline float __shfl_xor_sync(unsigned, float v, int o) { return emu::shfl(v, emu::tl_lane ^ o); }
 inline float __shfl_sync(unsigned, float v, int src) { return emu::shfl(v, src); }
-// A double moves as two 32-bit halves, as the GPU's own double shuffle does.
-inline double __shfl_xor_sync(unsigned, double v, int o) {
-  uint64_t b;
-  std::memcpy(&b, &v, 8);
-  const uint32_t lo = emu::shfl(uint32_t(b), emu::tl_lane ^ o), hi = emu::shfl(uint32_t(b >> 32), emu::tl_lane ^ o);
-  b = uint64_t(hi) << 32 | lo;
-  std::memcpy(&v, &b, 8);
-  return v;
-}
+inline double __shfl_xor_sync(unsigned, double v, int o) { return emu::shfl(v, emu::tl_lane ^ o); }
 // A GPU load faults on an address that is not a multiple of its size: so does the emulation's.
 template <class T>
 T __ldg(const T* p) {
