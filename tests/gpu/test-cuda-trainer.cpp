@@ -1,7 +1,8 @@
 /* The trainer's CUDA path (trainer/src/device-trainer.h) against the CPU TrainModel it mirrors: on tiny
  * random llama / qwen2 (biases) / qwen3 (q/k norm) networks trained in full, and LoRA (all seven
- * targets; dropout 0.1 in F32, none in BF16) over a Q8_0 GGUF llama base (interleaved q/k rows, dequantized on the device in
- * BF16 mode), one forward_backward's loss and every gradient, in F32 and BF16; evaluate's loss; three
+ * targets; dropout 0.1 in F32, none in BF16) over a Q8_0 GGUF llama base (interleaved q/k rows,
+ * dequantized on the device in BF16 mode), one forward_backward's loss and every gradient, in F32 and
+ * BF16; evaluate's loss; three
  * optimizer steps (clip + AdamW on the device against clip_grad_norm + AdamW::step); the
  * download/upload round trip; the errors for a bad token id and an oversized batch.
  *
