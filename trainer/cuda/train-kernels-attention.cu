@@ -6,8 +6,9 @@
  * Cody-Waite reduction and a degree-6 polynomial), written out here with the same float operations; with
  * --fmad=false each e^x is then the CPU's bits, and a probability differs from the CPU's only through the
  * order of the row sum (in double on both sides) and the score products themselves. One warp per row
- * (shuffle reductions, no block barriers), holding rows of up to 2048 keys in registers: the row is then
- * read and written once, as the softmax is the attention's memory traffic.
+ * (shuffle reductions, no block barriers); rows of up to 256 keys stay in registers (read and written
+ * once). Longer rows are re-read, mostly from L1/L2: caching them too costs registers (nvcc -Xptxas -v on
+ * sm_90: the 2048-key variant spilled and needed 255 registers, the 256-key one 62 forward / 80 backward).
  */
 #include <cuda_runtime.h>
 
@@ -216,10 +217,8 @@ cudaError_t causal_softmax(float* scores, uint16_t* p_bf16, int64_t n_mat, int64
   const unsigned grid = grid_for(rows, WARPS);
   if (T <= 128)
     launch(causal_softmax_kernel<4>, grid, THREADS, stream, scores, p_bf16, rows, T, scale);
-  else if (T <= 512)
-    launch(causal_softmax_kernel<16>, grid, THREADS, stream, scores, p_bf16, rows, T, scale);
-  else if (T <= 2048)
-    launch(causal_softmax_kernel<64>, grid, THREADS, stream, scores, p_bf16, rows, T, scale);
+  else if (T <= 256)
+    launch(causal_softmax_kernel<8>, grid, THREADS, stream, scores, p_bf16, rows, T, scale);
   else
     launch(causal_softmax_kernel<0>, grid, THREADS, stream, scores, p_bf16, rows, T, scale);
   return launch_status();
@@ -234,10 +233,8 @@ cudaError_t softmax_backward(float* dp, uint16_t* ds_bf16, const float* p, int64
   const unsigned grid = grid_for(rows, WARPS);
   if (T <= 128)
     launch(softmax_backward_kernel<4>, grid, THREADS, stream, dp, ds_bf16, p, rows, T, scale);
-  else if (T <= 512)
-    launch(softmax_backward_kernel<16>, grid, THREADS, stream, dp, ds_bf16, p, rows, T, scale);
-  else if (T <= 2048)
-    launch(softmax_backward_kernel<64>, grid, THREADS, stream, dp, ds_bf16, p, rows, T, scale);
+  else if (T <= 256)
+    launch(softmax_backward_kernel<8>, grid, THREADS, stream, dp, ds_bf16, p, rows, T, scale);
   else
     launch(softmax_backward_kernel<0>, grid, THREADS, stream, dp, ds_bf16, p, rows, T, scale);
   return launch_status();
