@@ -604,7 +604,8 @@ TEST(KERNEL_SUITE, QkPermutesMoveColumnsLikeTheCpu) {
 
 TEST(KERNEL_SUITE, AddInPlaceAndHeadMajorPermutes) {
   REQUIRE_GPU();
-  const int64_t B = 2, T = quick() ? 7 : 129, H = 3, hd = quick() ? 6 : 64, n = B * T * H * hd;
+  const int64_t B = 2, T = quick() ? 7 : 129, H = 5, hd = quick() ? 60 : 64;  // rows of H·hd wider than a block
+  const int64_t n = B * T * H * hd;
   const auto x = random_values(static_cast<size_t>(n), 150), y = random_values(static_cast<size_t>(n), 151);
   std::vector<float> sum(static_cast<size_t>(n)), hm(static_cast<size_t>(n)), acc(static_cast<size_t>(n));
   for (int64_t b = 0; b < B; ++b)

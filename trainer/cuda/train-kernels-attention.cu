@@ -41,25 +41,39 @@ __device__ __forceinline__ float exp_fast(float x) {
   return er * scale;
 }
 
-// dst (B, H, T, hd) from src (B, T, H, hd): one thread per destination element (coalesced writes).
-__global__ void to_head_major_kernel(float* __restrict__ dst, const float* __restrict__ src, int64_t total, int64_t T,
-                                     int64_t H, int64_t hd) {
-  for (int64_t e = int64_t(blockIdx.x) * blockDim.x + threadIdx.x; e < total; e += int64_t(gridDim.x) * blockDim.x) {
-    const int64_t d = e % hd, t = (e / hd) % T, h = (e / (hd * T)) % H, b = e / (hd * T * H);
-    dst[e] = src[((b * T + t) * H + h) * hd + d];
+// dst (B, H, T, hd) from src (B, T, H, hd): one block per row r = b·T + t of src (grid-stride), its threads
+// over the row's H·hd columns. Reads are contiguous, writes contiguous per head, and the only 64-bit
+// division is once per row (per element it would cost more than the copy itself).
+__global__ void to_head_major_kernel(float* __restrict__ dst, const float* __restrict__ src, int64_t rows, int64_t T,
+                                     int H, int hd) {
+  const int w = H * hd;
+  for (int64_t r = blockIdx.x; r < rows; r += gridDim.x) {
+    const int64_t b = r / T, t = r - b * T;
+    const float* srow = src + r * w;
+    float* dbase = dst + (b * H * T + t) * hd;
+    for (int c = int(threadIdx.x); c < w; c += THREADS) {
+      const int h = c / hd, d = c - h * hd;
+      dbase[int64_t(h) * T * hd + d] = srow[c];
+    }
   }
 }
 
-// dst (B, T, H, hd) (=, or += when accumulate) from src (B, H, T, hd): one thread per destination element.
-__global__ void from_head_major_kernel(float* __restrict__ dst, const float* __restrict__ src, int64_t total,
-                                       int64_t T, int64_t H, int64_t hd, int accumulate) {
-  for (int64_t e = int64_t(blockIdx.x) * blockDim.x + threadIdx.x; e < total; e += int64_t(gridDim.x) * blockDim.x) {
-    const int64_t d = e % hd, h = (e / hd) % H, t = (e / (hd * H)) % T, b = e / (hd * H * T);
-    const float v = src[((b * H + h) * T + t) * hd + d];
-    if (accumulate)
-      dst[e] += v;
-    else
-      dst[e] = v;
+// dst (B, T, H, hd) (=, or += when accumulate) from src (B, H, T, hd): one block per row of dst, as above.
+__global__ void from_head_major_kernel(float* __restrict__ dst, const float* __restrict__ src, int64_t rows,
+                                       int64_t T, int H, int hd, int accumulate) {
+  const int w = H * hd;
+  for (int64_t r = blockIdx.x; r < rows; r += gridDim.x) {
+    const int64_t b = r / T, t = r - b * T;
+    float* drow = dst + r * w;
+    const float* sbase = src + (b * H * T + t) * hd;
+    for (int c = int(threadIdx.x); c < w; c += THREADS) {
+      const int h = c / hd, d = c - h * hd;
+      const float v = sbase[int64_t(h) * T * hd + d];
+      if (accumulate)
+        drow[c] += v;
+      else
+        drow[c] = v;
+    }
   }
 }
 
@@ -184,7 +198,10 @@ __global__ void softmax_backward_kernel(float* dp, uint16_t* __restrict__ ds16, 
   }
 }
 
-bool bad_dims(int64_t B, int64_t T, int64_t H, int64_t hd) { return B < 0 || T < 0 || H < 0 || hd < 0; }
+// Negative sizes, or a row (H·hd values) past int: the kernels index within a row in 32 bits.
+bool bad_dims(int64_t B, int64_t T, int64_t H, int64_t hd) {
+  return B < 0 || T < 0 || H < 0 || hd < 0 || (hd > 0 && H > int64_t(INT32_MAX) / hd);
+}
 
 }  // namespace
 
@@ -194,7 +211,7 @@ cudaError_t to_head_major(float* dst, const float* src, int64_t B, int64_t T, in
   const int64_t total = B * T * H * hd;
   if (total == 0) return cudaSuccess;
   if (!dst || !src || dst == src) return cudaErrorInvalidValue;
-  launch(to_head_major_kernel, elem_grid(total), THREADS, stream, dst, src, total, T, H, hd);
+  launch(to_head_major_kernel, grid_for(B * T, 1), THREADS, stream, dst, src, B * T, T, int(H), int(hd));
   return launch_status();
 }
 
@@ -204,7 +221,8 @@ cudaError_t from_head_major(float* dst, const float* src, int64_t B, int64_t T, 
   const int64_t total = B * T * H * hd;
   if (total == 0) return cudaSuccess;
   if (!dst || !src || dst == src) return cudaErrorInvalidValue;
-  launch(from_head_major_kernel, elem_grid(total), THREADS, stream, dst, src, total, T, H, hd, accumulate ? 1 : 0);
+  launch(from_head_major_kernel, grid_for(B * T, 1), THREADS, stream, dst, src, B * T, T, int(H), int(hd),
+         accumulate ? 1 : 0);
   return launch_status();
 }
 
