@@ -222,7 +222,9 @@ struct DeviceTrainer::Impl {
   float *dhswi = nullptr, *dgate = nullptr, *dup = nullptr, *dh = nullptr, *dao = nullptr;
   float *dq = nullptr, *dk = nullptr, *dv = nullptr, *dq_lin = nullptr, *dk_lin = nullptr, *du = nullptr;
   float *dx = nullptr, *dxf = nullptr;
-  std::array<uint16_t*, 3> s16{};  // BF16 operands: two of (N, Wmax), one of (N, R)
+  std::array<uint16_t*, 4> s16{};  // BF16 operands: (N, Wmax) twice, (N, R), (N, max(D, F)) for a shared input
+  const float* shared_src = nullptr;  // s16[3] holds BF16(shared_src[0 .. shared_n)) (see share())
+  int64_t shared_n = 0;
   float* logits = nullptr;         // (chunk, V)
   uint16_t* logits16 = nullptr;    // (chunk, V), bf16
   double* row_loss = nullptr;
@@ -353,6 +355,7 @@ struct DeviceTrainer::Impl {
     if (bf16) {
       s16[0] = a.take<uint16_t>(N * Wmax), s16[1] = a.take<uint16_t>(N * Wmax);
       s16[2] = a.take<uint16_t>(N * std::max<int64_t>(R, 1));
+      s16[3] = a.take<uint16_t>(N * std::max(D, F));
     }
     logits = a.take<float>(chunk * V);
     if (bf16) logits16 = a.take<uint16_t>(chunk * V);
@@ -525,9 +528,18 @@ struct DeviceTrainer::Impl {
   // An activation (n values) as a product operand: itself in f32, converted into slot in bf16.
   Mat act(const float* x, int64_t n, int slot) {
     if (!bf16) return Mat{x, DType::f32, 0};
+    if (x == shared_src && n == shared_n) return Mat{s16[3], DType::bf16, 0};
     HEARTH_CU(cuda::f32_to_bf16(x, s16[size_t(slot)], n, stream));
     return Mat{s16[size_t(slot)], DType::bf16, 0};
   }
+  // One input read by several products (q/k/v, gate/up): converted once while shared. The caller
+  // unshares before anything writes x again.
+  void share(const float* x, int64_t n) {
+    if (!bf16) return;
+    HEARTH_CU(cuda::f32_to_bf16(x, s16[3], n, stream));
+    shared_src = x, shared_n = n;
+  }
+  void unshare() { shared_src = nullptr, shared_n = 0; }
   WSrc param_src(int i) const {
     WSrc w;
     w.f32 = params[size_t(i)].w;
@@ -648,9 +660,11 @@ struct DeviceTrainer::Impl {
     HEARTH_CU(cuda::rmsnorm_forward(hn, a.rstd1, x_in, w.attn_norm, N, D, eps, stream));
     float* qdst = p.has_qk_norm ? a.q_lin : a.q;
     float* kdst = p.has_qk_norm ? a.k_lin : a.k;
+    share(hn, N * D);
     lin_forward(qdst, hn, w.w[T_Q], w.bq, D, Q, false, l, T_Q, a.u[T_Q], pq, train, seed);
     lin_forward(kdst, hn, w.w[T_K], w.bk, D, K, false, l, T_K, a.u[T_K], pk, train, seed);
     lin_forward(a.v, hn, w.w[T_V], w.bv, D, K, false, l, T_V, a.u[T_V], 0, train, seed);
+    unshare();
     if (p.has_qk_norm) {
       HEARTH_CU(cuda::rmsnorm_forward(a.q, a.rstd_q, a.q_lin, w.q_norm, N * Hq, hd, eps, stream));
       HEARTH_CU(cuda::rmsnorm_forward(a.k, a.rstd_k, a.k_lin, w.k_norm, N * Hkv, hd, eps, stream));
@@ -661,8 +675,10 @@ struct DeviceTrainer::Impl {
     copy(a.x_mid, x_in, N * D);
     lin_forward(a.x_mid, a.ao, w.w[T_O], w.bo, Q, D, true, l, T_O, a.u[T_O], 0, train, seed);
     HEARTH_CU(cuda::rmsnorm_forward(hn, a.rstd2, a.x_mid, w.ffn_norm, N, D, eps, stream));
+    share(hn, N * D);
     lin_forward(a.gate, hn, w.w[T_GATE], nullptr, D, F, false, l, T_GATE, a.u[T_GATE], 0, train, seed);
     lin_forward(a.up, hn, w.w[T_UP], nullptr, D, F, false, l, T_UP, a.u[T_UP], 0, train, seed);
+    unshare();
     HEARTH_CU(cuda::swiglu_forward(hswi, a.gate, a.up, N * F, stream));
     copy(x_out, a.x_mid, N * D);
     lin_forward(x_out, hswi, w.w[T_DOWN], nullptr, F, D, true, l, T_DOWN, a.u[T_DOWN], 0, train, seed);
@@ -679,8 +695,10 @@ struct DeviceTrainer::Impl {
     HEARTH_CU(cuda::swiglu_backward(dgate, dup, dhswi, a.gate, a.up, N * F, stream));
     zero(dh, N * D);
     HEARTH_CU(cuda::rmsnorm_forward(hn, a.rstd2, a.x_mid, w.ffn_norm, N, D, p.rms_eps, stream));
+    share(hn, N * D);
     lin_backward(dh, w.dw[T_GATE], nullptr, dgate, hn, w.w[T_GATE], D, F, l, T_GATE, a.u[T_GATE], 0, seed);
     lin_backward(dh, w.dw[T_UP], nullptr, dup, hn, w.w[T_UP], D, F, l, T_UP, a.u[T_UP], 0, seed);
+    unshare();
     HEARTH_CU(cuda::rmsnorm_backward(dx, w.d_ffn_norm, dh, a.x_mid, w.ffn_norm, a.rstd2, N, D, partials, stream));
 
     zero(dao, N * Q);
@@ -705,9 +723,11 @@ struct DeviceTrainer::Impl {
     float* dh1 = need_dx_in ? dh : nullptr;
     HEARTH_CU(cuda::rmsnorm_forward(hn, a.rstd1, x_in, w.attn_norm, N, D, p.rms_eps, stream));
     if (dh1) zero(dh1, N * D);
+    share(hn, N * D);
     lin_backward(dh1, w.dw[T_Q], w.d_bq, dqp, hn, w.w[T_Q], D, Q, l, T_Q, a.u[T_Q], pq, seed);
     lin_backward(dh1, w.dw[T_K], w.d_bk, dkp, hn, w.w[T_K], D, K, l, T_K, a.u[T_K], pk, seed);
     lin_backward(dh1, w.dw[T_V], w.d_bv, dv, hn, w.w[T_V], D, K, l, T_V, a.u[T_V], 0, seed);
+    unshare();
     if (dh1)
       HEARTH_CU(cuda::rmsnorm_backward(dx, w.d_attn_norm, dh1, x_in, w.attn_norm, a.rstd1, N, D, partials, stream));
   }
@@ -744,17 +764,18 @@ struct DeviceTrainer::Impl {
     }
   }
 
-  // The fused classifier in chunks of rows: logits, cross-entropy (dlogits in place), dx and dW.
-  // Returns the sum of the losses (synchronizes).
-  double classify(std::span<const int32_t> targets, bool train, float grad_scale, int64_t* counted) {
+  // The fused classifier in chunks of rows: logits, cross-entropy (dlogits in place), dx and dW. Enqueues
+  // only: the chunks' statistics are read by loss_sum() once the backward pass is enqueued too, so the
+  // host never waits in the middle of a step. Returns the number of counted targets.
+  std::vector<int64_t> used;  // chunks whose statistics hold losses
+  int64_t classify(std::span<const int32_t> targets, bool train, float grad_scale) {
     int64_t total = 0;
     for (int64_t i = 0; i < N; ++i) total += targets[size_t(i)] >= 0;
-    *counted = total;
+    used.clear();
     if (train) zero(dxf, N * D);
-    if (total == 0) return 0.0;
+    if (total == 0) return 0;
     const WSrc ws = lora ? out : param_src(p.tied_embeddings ? st->embed : st->lm_head);
     float* dW = train && !lora ? params[size_t(p.tied_embeddings ? st->embed : st->lm_head)].g : nullptr;
-    std::vector<int64_t> used;
     for (int64_t c0 = 0, ci = 0; c0 < N; c0 += chunk, ++ci) {
       const int64_t n = std::min(chunk, N - c0);
       int64_t cnt = 0;
@@ -775,6 +796,15 @@ struct DeviceTrainer::Impl {
       const Mat DL{dl, dlt, 0};
       gemm(false, false, n, D, V, 1.0f, DL, W, 1.0f, dxf + c0 * D);     // dx += dlogits W
       if (dW) gemm(true, false, V, D, n, 1.0f, DL, X, 1.0f, dW);        // dW += dlogits^T x
+    }
+    return total;
+  }
+
+  // The sum of the losses of the last classify() (synchronizes the stream).
+  double loss_sum(int64_t total) {
+    if (used.empty()) {
+      HEARTH_CU(cudaStreamSynchronize(stream));
+      return 0.0;
     }
     std::vector<cuda::CrossEntropyStats> hs(static_cast<size_t>(n_chunks_max));
     HEARTH_CU(cudaMemcpyAsync(hs.data(), stats, hs.size() * sizeof(cuda::CrossEntropyStats), cudaMemcpyDeviceToHost,
@@ -813,12 +843,13 @@ struct DeviceTrainer::Impl {
     for (int64_t l = 0; l < L; ++l) layer_forward(l, view(l), acts[size_t(l)], xs[size_t(l)], xs[size_t(l) + 1], train, seed);
     const float* nw = lora ? out_norm : params[size_t(st->norm)].w;
     HEARTH_CU(cuda::rmsnorm_forward(xf, rstd_f, xs[size_t(L)], nw, N, D, p.rms_eps, stream));
-    int64_t counted = 0;
-    const double sum = classify(targets, train, grad_scale, &counted);
+    const int64_t counted = classify(targets, train, grad_scale);
     LossResult r;
     r.n_tokens = counted;
-    r.loss = counted > 0 ? sum / double(counted) : 0.0;
-    if (!train) return r;
+    if (!train) {
+      r.loss = counted > 0 ? loss_sum(counted) / double(counted) : 0.0;
+      return r;
+    }
 
     zero(dx, N * D);
     HEARTH_CU(cuda::rmsnorm_backward(dx, lora ? nullptr : params[size_t(st->norm)].g, dxf, xs[size_t(L)], nw, rstd_f,
@@ -827,7 +858,8 @@ struct DeviceTrainer::Impl {
       layer_backward(l, view(l), acts[size_t(l)], xs[size_t(l)], !(lora && l == 0), seed);
     if (!lora)
       HEARTH_CU(cuda::embedding_backward(params[size_t(st->embed)].g, dx, plan_d, plan.n_segments, N, D, stream));
-    HEARTH_CU(cudaStreamSynchronize(stream));  // the host's token spans and plan may go away after return
+    const double sum = loss_sum(counted);  // synchronizes: the step is done when this returns
+    r.loss = counted > 0 ? sum / double(counted) : 0.0;
     return r;
   }
 };
