@@ -258,6 +258,16 @@ struct DeviceTrainer::Impl {
     return false;
   }
 
+  // Bytes per row of a stored matrix, checked against its size (the kernels read whole rows).
+  static uint64_t stored_row_bytes(const TensorRef& t, int64_t k, int64_t rows) {
+    auto rb = row_nbytes(t.type, k);
+    if (!rb) throw DevError(ErrorCode::format, "tensor '" + t.name + "': " + rb.error().message);
+    if (*rb * uint64_t(rows) != t.nbytes)
+      throw DevError(ErrorCode::format, "tensor '" + t.name + "' holds " + std::to_string(t.nbytes) +
+                                            " bytes, expected " + std::to_string(*rb * uint64_t(rows)));
+    return *rb;
+  }
+
   // A base matrix in bf16 precision: as stored when the kernels read that type, else BF16 converted here.
   void plan_base_mat(Arena& a, const TensorRef& t, WSrc& w, int64_t& scratch_need) {
     const int64_t k = t.shape.empty() ? 0 : t.shape[0];
@@ -270,9 +280,7 @@ struct DeviceTrainer::Impl {
       w.bf16 = a.take<uint16_t>(t.n_elements());
       return;
     }
-    auto rb = row_nbytes(t.type, k);
-    if (!rb) throw DevError(ErrorCode::format, "tensor '" + t.name + "': " + rb.error().message);
-    w.stored = DevMat{t.type, a.take<uint8_t>(int64_t(t.nbytes)), *rb, rows, k};
+    w.stored = DevMat{t.type, a.take<uint8_t>(int64_t(t.nbytes)), stored_row_bytes(t, k, rows), rows, k};
     scratch_need = std::max(scratch_need, t.n_elements());
   }
 
@@ -304,7 +312,7 @@ struct DeviceTrainer::Impl {
       const TensorRef& te = md.tok_embd;
       const bool embd_stored = bf16 && hearth::cuda::weight_type_supported(te.type);
       if (embd_stored) {
-        embd = DevMat{te.type, a.take<uint8_t>(int64_t(te.nbytes)), *row_nbytes(te.type, D), V, D};
+        embd = DevMat{te.type, a.take<uint8_t>(int64_t(te.nbytes)), stored_row_bytes(te, D, V), V, D};
       } else {
         embd = DevMat{GgmlType::F32, a.take<float>(V * D), uint64_t(D) * 4, V, D};
       }
