@@ -467,8 +467,10 @@ struct DeviceTrainer::Impl {
     const ModelDesc& md = st->base->desc();
     for (BaseLayer& bl : base_layers) {
       for (int t = 0; t < 7; ++t) put_base_mat(*bl.mats[size_t(t)], bl.w[size_t(t)]);
-      for (int i = 0; i < 8; ++i)
-        if (bl.v[size_t(i)]) put(bl.v[size_t(i)], host_f32(*bl.vecs[size_t(i)]).data(), bl.vecs[size_t(i)]->n_elements() * 4);
+      for (int i = 0; i < 8; ++i) {
+        const TensorRef& t = *bl.vecs[size_t(i)];
+        if (bl.v[size_t(i)]) put(bl.v[size_t(i)], host_f32(t).data(), uint64_t(t.n_elements()) * 4);
+      }
     }
     const TensorRef& te = md.tok_embd;
     if (embd.type == GgmlType::F32)
@@ -846,9 +848,10 @@ struct DeviceTrainer::Impl {
     if (lora)
       HEARTH_CU(hearth::cuda::get_rows(embd.type, embd.data, embd.row_bytes, D, tokens_d, N, xs[0], stream));
     else
-      HEARTH_CU(hearth::cuda::get_rows(GgmlType::F32, params[size_t(st->embed)].w, uint64_t(D) * 4, D, tokens_d, N, xs[0],
-                               stream));
-    for (int64_t l = 0; l < L; ++l) layer_forward(l, view(l), acts[size_t(l)], xs[size_t(l)], xs[size_t(l) + 1], train, seed);
+      HEARTH_CU(hearth::cuda::get_rows(GgmlType::F32, params[size_t(st->embed)].w, uint64_t(D) * 4, D, tokens_d, N,
+                                       xs[0], stream));
+    for (int64_t l = 0; l < L; ++l)
+      layer_forward(l, view(l), acts[size_t(l)], xs[size_t(l)], xs[size_t(l) + 1], train, seed);
     const float* nw = lora ? out_norm : params[size_t(st->norm)].w;
     HEARTH_CU(cuda::rmsnorm_forward(xf, rstd_f, xs[size_t(L)], nw, N, D, p.rms_eps, stream));
     const int64_t counted = classify(targets, train, grad_scale);
