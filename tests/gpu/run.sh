@@ -5,14 +5,19 @@
 # `ctest -L gpu` and the GPU benchmarks, writes full logs to the output folder ($1, else $OUT, else
 # ./gpu-out) and prints a summary table last. Exit status 0 only when every step passed.
 #   usage: bash tests/gpu/run.sh [OUTDIR]
-# Environment: HEARTH_GPU_BUDGET (seconds for the whole script, default 540), HEARTH_NVML_CHECK_SECONDS
-# (the energy check's window, default 60), HEARTH_TELEMETRY_GPU_SECONDS (app-telemetry-gpu's idle
-# window, default 10 here), HEARTH_GPU_TARGETS (build only these targets, not the GPU ones and then all).
+# Environment: HEARTH_GPU_BUDGET (seconds for the whole script, default 540), HEARTH_GPU_PARTS (which
+# parts run, in this order of priority, default all: "tests infer train sanitizer torch"; a part the
+# budget does not reach gets "not started" rows, and a second call on the still-warm machine, which
+# keeps build/gpu, can run just those), HEARTH_NVML_CHECK_SECONDS (the energy check's
+# window, default 30 here), HEARTH_TELEMETRY_GPU_SECONDS (app-telemetry-gpu's idle window, default 10
+# here), HEARTH_GPU_TARGETS (build only these targets instead of every GPU target), HEARTH_GPU_BUILD_ALL=1
+# (also build the rest of the tree after the GPU targets; off by default: it costs minutes, checks nothing
+# on the GPU, and CI builds it anyway).
 #
-# Non-obvious choice: every step's timeout is cut from one overall budget, keeping back what the steps
-# after it need, so a slow build cannot eat the time of the GPU checks and the script always reaches
-# its summary inside the device tool's ten minutes; and the build keeps going past errors (-k), so one
-# broken file elsewhere in the tree does not hide the GPU results.
+# Non-obvious choice: every step's timeout is cut from one overall budget, the build's keeping back time
+# for the GPU checks and every later step 20 s for the summary, so the parts run in priority order and
+# the script always reaches its summary inside the device tool's ten minutes; and the build keeps going
+# past errors (-k), so one broken file elsewhere in the tree does not hide the GPU results.
 set -uo pipefail
 
 repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
@@ -31,8 +36,11 @@ remaining() { echo $(( budget - $(elapsed) )); }
 step_timeout() { local r=$(( $(remaining) - $2 )); (( r > $1 )) && r=$1; (( r < 5 )) && r=5; echo $r; }
 log() { echo "[run.sh +$(elapsed)s] $*" | tee -a "$out/run.log"; }
 row() { rows+=("$1|$2|$3"); [[ $2 == ok || $2 == Passed || $2 == Skipped ]] || status=1; }
+parts=" ${HEARTH_GPU_PARTS:-tests infer train sanitizer torch} "
+part_on() { [[ $parts == *" $1 "* ]]; }
 
 : >"$out/run.log"
+touch "$out/run.log.start"  # JSON files newer than this are this run's
 log "repo $repo, output $out, budget ${budget}s"
 
 # ---- environment: the carried Debian packages (see tests/gpu/carry.sh and shared/tools/carry-debs) ----
@@ -80,7 +88,7 @@ cc=$(nvidia-smi --query-gpu=compute_cap --format=csv,noheader 2>/dev/null | head
 
 # ---- configure and build ----
 if command -v ninja >/dev/null; then gen=(-G Ninja); keep_going=(-k 0); else gen=(-G "Unix Makefiles"); keep_going=(-k); fi
-t=$(step_timeout 120 330)
+t=$(step_timeout 120 300)
 log "configure (${gen[1]}, timeout ${t}s)"
 t0=$(date +%s)
 if timeout "$t" cmake -S "$repo" -B "$build" "${gen[@]}" -DCMAKE_BUILD_TYPE=Release -DHEARTH_GUI=OFF \
@@ -108,7 +116,7 @@ if [ -f "$build/CMakeCache.txt" ]; then
   if (( rc == 0 )); then row "build GPU targets" ok "$(( $(date +%s) - t0 )) s, ${#targets[@]} targets"
   elif (( rc == 124 )); then row "build GPU targets" TIMEOUT "after ${t} s"
   else row "build GPU targets" FAILED "see build.log"; grep -E '^FAILED:|error:' "$out/build.log" | head -20; fi
-  if [ -z "${HEARTH_GPU_TARGETS:-}" ]; then
+  if [ -z "${HEARTH_GPU_TARGETS:-}" ] && [ "${HEARTH_GPU_BUILD_ALL:-0}" = 1 ]; then
     t=$(step_timeout 360 150)
     log "build everything else, timeout ${t}s"
     t0=$(date +%s)
@@ -123,15 +131,17 @@ if [ -f "$build/CMakeCache.txt" ]; then
 
   # ---- gpu-labelled tests ----
   export HEARTH_TELEMETRY_GPU_SECONDS=${HEARTH_TELEMETRY_GPU_SECONDS:-10}
+  export HEARTH_NVML_CHECK_SECONDS=${HEARTH_NVML_CHECK_SECONDS:-30}
+  if part_on tests; then
   # A gtest executable that failed to build shows up only as <target>_NOT_BUILT, without labels: name
   # those of GPU targets (their names say gpu) as failures instead of letting -L gpu drop them.
   while read -r nb; do
     row "$nb" FAILED "test executable not built"
   done < <(cd "$build" && ctest -N 2>/dev/null | sed -nE 's/^ *Test +#[0-9]+: ([^ ]*(gpu|cuda)[^ ]*_NOT_BUILT)$/\1/p' | sort -u)
-  t=$(step_timeout 240 60)
+  t=$(step_timeout 300 20)
   log "ctest -L gpu (timeout ${t}s)"
   (cd "$build" && timeout "$t" ctest -L gpu --output-on-failure -V --timeout 240 \
-     --output-junit "$out/ctest-gpu.xml") >"$out/ctest-gpu.log" 2>&1
+     --output-junit "$build/ctest-gpu.xml") >"$out/ctest-gpu.log" 2>&1
   rc=$?
   (( rc == 124 )) && row "ctest -L gpu" TIMEOUT "after ${t} s"
   ntests=0
@@ -144,37 +154,19 @@ if [ -f "$build/CMakeCache.txt" ]; then
              "$out/ctest-gpu.log")
   (( ntests > 0 )) || row "ctest -L gpu" FAILED "no gpu tests ran (rc $rc), see ctest-gpu.log"
   log "ctest: $ntests gpu tests, rc $rc"
+  fi
 
-  # ---- compute-sanitizer on the kernel tests (issue 6): memcheck, then racecheck (shared memory) ----
-  # HEARTH_SANITIZER_QUICK makes gpu-test-cuda-kernels run a smaller set of shapes (the sanitizers slow
-  # every kernel down by 10-100x); a row passes when the tool reports "ERROR SUMMARY: 0 errors".
-  san=$(command -v compute-sanitizer || echo /usr/local/cuda/bin/compute-sanitizer)
-  kbin=$build/tests/gpu-test-cuda-kernels
-  : >"$out/sanitizer.log"  # both tools in one file: the device tool returns at most 8 files
-  for tool in memcheck racecheck; do
-    if [ ! -x "$san" ] || [ ! -x "$kbin" ]; then row "compute-sanitizer $tool" FAILED "no compute-sanitizer or test binary"; continue; fi
-    t=$(step_timeout 90 40)
-    log "compute-sanitizer --tool $tool gpu-test-cuda-kernels (timeout ${t}s)"
-    slog=$build/sanitizer-$tool.log
-    HEARTH_SANITIZER_QUICK=1 timeout "$t" "$san" --tool "$tool" --error-exitcode 99 "$kbin" >"$slog" 2>&1
-    rc=$?
-    { echo "== compute-sanitizer --tool $tool (rc $rc)"; cat "$slog"; } >>"$out/sanitizer.log"
-    summary=$(grep -E 'ERROR SUMMARY|RACECHECK SUMMARY' "$slog" | tail -1 | sed -E 's/^=+ *//')
-    if (( rc == 0 )) && grep -qE '(ERROR|RACECHECK) SUMMARY: 0 (errors|hazards)' "$slog"; then
-      row "compute-sanitizer $tool gpu-test-cuda-kernels" ok "$summary"
-    elif (( rc == 124 )); then row "compute-sanitizer $tool gpu-test-cuda-kernels" TIMEOUT "after ${t} s"
-    else row "compute-sanitizer $tool gpu-test-cuda-kernels" FAILED "rc $rc: ${summary:-see sanitizer.log}"; fi
-  done
-
-  # ---- GPU benchmarks (tests/bench programs that need a GPU) ----
+  # ---- GPU benchmarks (tests/bench programs that need a GPU); their JSON files go to $build and are
+  # appended to bench.log at the end (the device tool returns at most 8 files from the output folder) ----
   : >"$out/bench.log"
+  if part_on infer; then
   gpu_benches=(bench-gpu)  # add new GPU benchmark programs here (each takes --json FILE, prints RESULT lines)
   for b in "${gpu_benches[@]}"; do
     if [ ! -x "$build/$b" ]; then row "$b" FAILED "not built"; continue; fi
-    t=$(step_timeout 90 45)
+    t=$(step_timeout 60 20)
     log "$b (timeout ${t}s)"
     echo "== $b" >>"$out/bench.log"
-    if timeout "$t" "$build/$b" --json "$out/$b.json" >>"$out/bench.log" 2>&1; then
+    if timeout "$t" "$build/$b" --json "$build/$b.json" >>"$out/bench.log" 2>&1; then
       while read -r _ name value unit; do row "$b $name" ok "$value $unit"; done \
         < <(sed -n '/^== '"$b"'$/,$p' "$out/bench.log" | grep '^RESULT ')
     else
@@ -190,7 +182,7 @@ if [ -f "$build/CMakeCache.txt" ]; then
     log "bench-gpu-infer (timeout ${t}s)"
     echo "== bench-gpu-infer" >>"$out/bench.log"
     if timeout "$t" "$build/bench-gpu-infer" --device cuda --layers 22 --types BF16,Q4_K_M -p 512 -n 128 \
-         --dir "$build/bench-models" --json "$out/bench-gpu-infer.json" >>"$out/bench.log" 2>&1; then
+         --dir "$build/bench-models" --json "$build/bench-gpu-infer.json" >>"$out/bench.log" 2>&1; then
       while read -r _ name value unit; do row "bench-gpu-infer $name" ok "$value $unit"; done \
         < <(sed -n '/^== bench-gpu-infer$/,$p' "$out/bench.log" | grep '^RESULT ')
     else
@@ -200,6 +192,7 @@ if [ -f "$build/CMakeCache.txt" ]; then
   else
     row "bench-gpu-infer" FAILED "not built"
   fi
+  fi  # infer
 
   # ---- training on the GPU (issue 6): Hearth's DeviceTrainer (bench-gpu-train) against transformers +
   # PEFT (tests/bench/peft_train_bench.py; a plain-torch network, labelled so, where they are missing)
@@ -241,18 +234,19 @@ if [ -f "$build/CMakeCache.txt" ]; then
   # ge X LIMIT: "met" when X >= LIMIT, else "missed" (floats).
   ge() { awk -v x="$1" -v l="$2" 'BEGIN { print ((x + 0 >= l + 0) ? "met" : "missed") }'; }
 
+  if part_on train; then
   for m in full lora; do
     name="bench-gpu-train $m"
     if [ ! -x "$build/bench-gpu-train" ]; then row "$name" FAILED "not built"; continue; fi
-    if [ $m = full ]; then max=60 reserve=130; else max=80 reserve=80; fi
-    train_run "$name" $max $reserve "$build/bench-gpu-train" --method $m "${train_shape[@]}" \
+    if [ $m = full ]; then max=60; else max=80; fi
+    train_run "$name" $max 20 "$build/bench-gpu-train" --method $m "${train_shape[@]}" \
       --dir "$build/bench-models" --json "$build/bench-gpu-train-$m.json"
     rc=$?
     if (( rc == 0 )); then train_rows "$name"
     elif (( rc != 124 && rc != 125 )); then row "$name" FAILED "$(train_why "$name" bench-gpu-train)"; fi
   done
   if [ -n "$py" ]; then
-    train_run peft_train_bench 100 35 env PYTHONUNBUFFERED=1 "$py" "$repo/tests/bench/peft_train_bench.py" \
+    train_run peft_train_bench 100 20 env PYTHONUNBUFFERED=1 "$py" "$repo/tests/bench/peft_train_bench.py" \
       --method both "${train_shape[@]}" --json "$build/peft-train-bench.json"
     rc=$?
     train_rows peft_train_bench  # what it measured, also when one method failed
@@ -280,10 +274,38 @@ if [ -f "$build/CMakeCache.txt" ]; then
       rows+=("full fine-tuning tokens/s, Hearth / reference|info|$figure")
     fi
   done
+  fi  # train
+
+  # ---- compute-sanitizer on the kernel tests (issue 6): memcheck and racecheck (shared memory) ----
+  # HEARTH_SANITIZER_QUICK makes the kernel tests run their small shapes (the sanitizers slow every
+  # kernel down by 10-100x); a row passes when the tool reports "ERROR SUMMARY: 0 errors" (or 0 hazards).
+  if part_on sanitizer; then
+  san=$(command -v compute-sanitizer || echo /usr/local/cuda/bin/compute-sanitizer)
+  : >"$out/sanitizer.log"  # every run in one file: the device tool returns at most 8 files
+  for run in "memcheck gpu-test-cuda-kernels" "racecheck gpu-test-cuda-kernels" \
+             "memcheck gpu-test-cuda-train-kernels" "racecheck gpu-test-cuda-train-kernels" \
+             "memcheck gpu-test-cuda-train-attention"; do
+    read -r tool test <<<"$run"
+    kbin=$build/tests/$test
+    if [ ! -x "$san" ] || [ ! -x "$kbin" ]; then row "compute-sanitizer $tool $test" FAILED "no compute-sanitizer or test binary"; continue; fi
+    t=$(step_timeout 60 20)
+    if (( t < 15 )); then row "compute-sanitizer $tool $test" TIMEOUT "not started: $(remaining) s of the budget left"; continue; fi
+    log "compute-sanitizer --tool $tool $test (timeout ${t}s)"
+    slog=$build/sanitizer-$tool-$test.log
+    HEARTH_SANITIZER_QUICK=1 timeout "$t" "$san" --tool "$tool" --error-exitcode 99 "$kbin" >"$slog" 2>&1
+    rc=$?
+    { echo "== compute-sanitizer --tool $tool $test (rc $rc)"; cat "$slog"; } >>"$out/sanitizer.log"
+    summary=$(grep -E 'ERROR SUMMARY|RACECHECK SUMMARY' "$slog" | tail -1 | sed -E 's/^=+ *//')
+    if (( rc == 0 )) && grep -qE '(ERROR|RACECHECK) SUMMARY: 0 (errors|hazards)' "$slog"; then
+      row "compute-sanitizer $tool $test" ok "$summary"
+    elif (( rc == 124 )); then row "compute-sanitizer $tool $test" TIMEOUT "after ${t} s"
+    else row "compute-sanitizer $tool $test" FAILED "rc $rc: ${summary:-see sanitizer.log}"; fi
+  done
+  fi  # sanitizer
 fi
 
 # ---- cross-check of the benchmark's figures through PyTorch (same GPU, independent code path) ----
-if [ -n "$py" ] && (( $(remaining) > 30 )); then
+if part_on torch && [ -n "$py" ] && (( $(remaining) > 30 )); then
   log "PyTorch cross-check"
   echo "== torch cross-check" >>"$out/bench.log"
   if timeout "$(step_timeout 40 5)" "$py" - >>"$out/bench.log" 2>&1 <<'EOF'
@@ -313,6 +335,12 @@ EOF
     row "torch cross-check" FAILED "see bench.log"
   fi
 fi
+
+# The benchmarks' JSON files, at the end of bench.log.
+for j in "$build"/bench-gpu.json "$build"/bench-gpu-infer.json "$build"/bench-gpu-train-*.json "$build"/peft-train-bench.json; do
+  [ -f "$j" ] && [ "$j" -nt "$out/run.log.start" ] && { echo "== json $(basename "$j")"; cat "$j"; echo; } >>"$out/bench.log"
+done
+rm -f "$out/run.log.start"
 
 # ---- summary (last) ----
 {
