@@ -71,17 +71,72 @@ MemoryEstimate estimate_memory(const ModelParams& p, int64_t n_params, uint64_t 
   return m;
 }
 
+namespace {
+
+
+// The device trainer's activation and working memory (device-trainer.cpp plan(), device-attention.cpp's
+// scratch) for micro-batches of B × T: kept activations of every layer in F32 (attention probabilities
+// included), the backward's working buffers, BF16 operand staging, the classifier's logits chunk and the
+// attention scratch. Rounding per buffer is ignored (it is below 256 bytes per buffer).
+uint64_t gpu_activation_bytes(const ModelParams& p, const TrainConfig& c, bool bf16) {
+  const uint64_t B = uint64_t(std::max<int64_t>(1, c.training.batch_size));
+  const uint64_t T = uint64_t(std::max<int64_t>(1, c.data.max_length));
+  const uint64_t N = B * T, L = uint64_t(std::max<int64_t>(1, p.n_layer));
+  const uint64_t D = uint64_t(p.n_embd), F = uint64_t(p.n_ff), V = uint64_t(std::max<int64_t>(1, p.n_vocab));
+  const uint64_t hd = uint64_t(p.head_dim > 0 ? p.head_dim : (p.n_head > 0 ? p.n_embd / p.n_head : 0));
+  const uint64_t Hq = uint64_t(p.n_head), Hkv = uint64_t(p.n_head_kv), Q = Hq * hd, K = Hkv * hd;
+  const bool lora = c.method == Method::lora;
+  const uint64_t R = lora ? uint64_t(std::max<int64_t>(1, c.lora.rank)) : 1;
+  const uint64_t n_targets = lora ? c.lora.targets.size() : 0;
+  const uint64_t W = std::max({D, Q, K, F, R});
+  const bool qk = p.has_qk_norm;
+
+  // Kept per layer (F32 values): norms' 1/rms, q/k before the q/k norm, q, k, v, the probabilities,
+  // the attention output, the residual after attention, gate and up, and the LoRA products x·A^T.
+  const uint64_t per_layer = 2 * N + (qk ? N * (Q + Hq + K + Hkv) : 0) + N * (Q + 2 * K) + B * Hq * T * T +
+                             N * Q + N * D + 2 * N * F + n_targets * N * R;
+  // The residual stream (L + 1 rows of N × D), then the backward's working buffers.
+  const uint64_t work = (L + 1) * N * D + N * (5 * D + 1) + N * F + 2 * N * W + 3 * N * F + 2 * N * Q + 2 * N * K +
+                        (qk ? N * (Q + K) : 0) + N * R;
+  uint64_t bytes = 4 * (L * per_layer + work);
+  if (bf16) bytes += 2 * (2 * N * W + N * R + N * std::max(D, F));
+  bytes += 4 * 2 * N + (lora ? 0 : 4 * (3 * N + 1));  // token ids and targets; the embedding-gradient plan
+  // Classifier rows per chunk: up to 64 Mi logits (at least 64 rows, at most 4096 and N).
+  const uint64_t chunk = std::min(N, std::clamp<uint64_t>((uint64_t(64) << 20) / V, 64, 4096));
+  bytes += chunk * V * (bf16 ? 6 : 4) + 8 * chunk;
+  // Attention scratch: head-major copies and dP in F32, with BF16 the operands' copies and P/dS.
+  const uint64_t nq = B * Hq * T * hd, nkv = B * Hkv * T * hd, ntt = B * Hq * T * T;
+  bytes += bf16 ? 4 * (nq + ntt) + 2 * (2 * nq + 2 * nkv + ntt) : 4 * (nq + ntt) + 4 * (2 * nq + 2 * nkv);
+  return bytes;
+}
+
+}  // namespace
+
 MemoryEstimate estimate_gpu_training_memory(const ModelParams& p, int64_t n_params, uint64_t base_file_bytes,
                                             const TrainConfig& c) {
   MemoryEstimate m;
+  const bool bf16 = c.training.precision != "f32";
   m.trainable_params = count_trainable(p, n_params, c.method, c.lora);
   const uint64_t n = uint64_t(std::max<int64_t>(0, m.trainable_params));
-  m.base_weights = c.method == Method::lora ? base_file_bytes : 2 * n;  // full: the BF16 working weights
+  const uint64_t D = uint64_t(p.n_embd), F = uint64_t(p.n_ff), V = uint64_t(p.n_vocab);
+  const uint64_t hd = uint64_t(p.head_dim > 0 ? p.head_dim : (p.n_head > 0 ? p.n_embd / p.n_head : 0));
+  const uint64_t Q = uint64_t(p.n_head) * hd, K = uint64_t(p.n_head_kv) * hd, L = uint64_t(p.n_layer);
+  // Values of the matrices a product reads: q, k, v, o, gate, up, down per layer and the classifier's
+  // (the tied embedding or lm_head; an untied embedding is only gathered).
+  const uint64_t matrix_values = L * (2 * D * Q + 2 * D * K + 3 * D * F) + V * D;
+  if (c.method == Method::lora) {
+    // The frozen base: in BF16 mode as stored (the file) plus a BF16 copy of the classifier and one
+    // dequantized matrix of scratch; in F32 mode every weight in F32.
+    m.base_weights = bf16 ? base_file_bytes + 2 * V * D + 2 * std::max({D * Q, D * K, D * F})
+                          : 4 * uint64_t(std::max<int64_t>(0, n_params));
+  } else {
+    m.base_weights = bf16 ? 2 * matrix_values : 0;  // full: the BF16 working copies of the matrices
+  }
   m.parameters = 4 * n;
   m.gradients = 4 * n;
   m.optimizer = 8 * n;
-  const ActivationValues a = activation_values(p, c);
-  m.activations = 2 * a.kept + 4 * a.logits;
+  if (c.method == Method::lora && bf16) m.parameters += 2 * n;  // the adapters' BF16 copies
+  m.activations = gpu_activation_bytes(p, c, bf16);
   m.overhead = GPU_OVERHEAD_ALLOWANCE;
   m.total = m.base_weights + m.parameters + m.gradients + m.optimizer + m.activations + m.overhead;
   return m;

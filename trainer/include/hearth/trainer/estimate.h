@@ -42,12 +42,16 @@ int64_t count_trainable(const ModelParams& p, int64_t n_params, Method method, c
 MemoryEstimate estimate_memory(const ModelParams& p, int64_t n_params, uint64_t base_file_bytes,
                                const TrainConfig& config);
 
-// The same run on a GPU (docs/gpu.md, "GPU memory estimate"). Full fine-tuning in BF16 mixed precision:
-// base_weights = the BF16 working copy (2 B/param), parameters = the F32 master copy (4), gradients F32
-// (4), AdamW moments 2 × F32 (8). LoRA: base_weights = the base as stored (the file), the adapter's F32
-// parameters, gradients and moments. Both: activations kept for backward in BF16 (estimate_memory()'s
-// activation values at 2 bytes instead of 4) plus its logits chunk in F32, and a fixed 600 MiB allowance
-// for the CUDA context and cuBLAS workspace in `overhead`.
+// The same run on a GPU (docs/gpu.md, "GPU memory estimate"): the device trainer's own allocation plan
+// (trainer/src/device-trainer.cpp) written as a formula, checked against what it really allocates.
+// training.precision bf16 (default): full fine-tuning keeps F32 master weights (parameters), F32
+// gradients, AdamW's two F32 moments and a BF16 copy of every matrix a product reads (base_weights);
+// LoRA keeps the base as stored (the file), a BF16 copy of the classifier and one dequantized matrix
+// (base_weights), and the F32 adapters with their BF16 copies. f32: no BF16 copies; a LoRA base is
+// dequantized whole to F32. activations: every layer's F32 activations for batch_size × max_length
+// (the attention probabilities included; training.recompute does not apply on the GPU), the backward's
+// working buffers, the logits chunk and the attention scratch. overhead: a fixed 600 MiB for the CUDA
+// context and cuBLAS workspace.
 MemoryEstimate estimate_gpu_training_memory(const ModelParams& p, int64_t n_params, uint64_t base_file_bytes,
                                             const TrainConfig& config);
 
