@@ -486,13 +486,20 @@ struct DeviceTrainer::Impl {
     put(out_norm, host_f32(md.output_norm).data(), uint64_t(D) * 4);
   }
 
-  void upload_params(const TrainModel& m, const std::vector<std::vector<float>>& mm,
-                     const std::vector<std::vector<float>>& vv, bool fresh) {
-    const auto tr = m.trainable();
+  // The model's trainable tensors, which must be the ones this trainer was made for (their count).
+  template <class M>
+  auto checked_trainable(M& m) const {
+    auto tr = m.trainable();
     if (tr.size() != params.size())
       throw DevError(ErrorCode::invalid_argument, "the model has " + std::to_string(tr.size()) +
                                                       " trainable tensors, the GPU trainer " +
                                                       std::to_string(params.size()));
+    return tr;
+  }
+
+  void upload_params(const TrainModel& m, const std::vector<std::vector<float>>& mm,
+                     const std::vector<std::vector<float>>& vv, bool fresh) {
+    const auto tr = checked_trainable(m);
     auto check_sizes = [&](const std::vector<std::vector<float>>& x, const char* what) {
       if (x.empty()) return;
       if (x.size() != params.size())
@@ -997,11 +1004,7 @@ Expected<void> DeviceTrainer::download(TrainModel& model, std::vector<std::vecto
   return guarded([&]() -> Expected<void> {
     Impl& im = *m_impl;
     HEARTH_CU(cudaSetDevice(im.device));
-    auto tr = model.trainable();
-    if (tr.size() != im.params.size())
-      return make_error(ErrorCode::invalid_argument, "the model has " + std::to_string(tr.size()) +
-                                                         " trainable tensors, the GPU trainer " +
-                                                         std::to_string(im.params.size()));
+    auto tr = im.checked_trainable(model);
     HEARTH_CU(cudaStreamSynchronize(im.stream));
     if (m) m->resize(tr.size());
     if (v) v->resize(tr.size());
@@ -1027,11 +1030,7 @@ Expected<void> DeviceTrainer::download_grads(TrainModel& model) {
   return guarded([&]() -> Expected<void> {
     Impl& im = *m_impl;
     HEARTH_CU(cudaSetDevice(im.device));
-    auto tr = model.trainable();
-    if (tr.size() != im.params.size())
-      return make_error(ErrorCode::invalid_argument, "the model has " + std::to_string(tr.size()) +
-                                                         " trainable tensors, the GPU trainer " +
-                                                         std::to_string(im.params.size()));
+    auto tr = im.checked_trainable(model);
     HEARTH_CU(cudaStreamSynchronize(im.stream));
     for (size_t i = 0; i < tr.size(); ++i) {
       const DevParam& d = im.params[i];
