@@ -437,17 +437,19 @@ TEST_F(CudaTrainerApi, MemoryEstimateMatchesWhatTheTrainerAllocates) {
     Kind kind;
     TrainPrecision prec;
     int64_t embd, layers, vocab, b, t;
+    bool recompute;  // training.recompute: one layer's attention probabilities
   };
   // The full-training cases are large enough (T 128) for the attention probabilities and scratch to
   // matter; the LoRA ones use the small Q8_0 base of the other tests.
   const std::vector<EstCase> cases = {
-      {Kind::llama_full, TrainPrecision::f32, EMULATED ? 128 : 256, 2, 512, 2, 128},
-      {Kind::qwen3_full, TrainPrecision::bf16, EMULATED ? 128 : 256, 2, 512, 2, 128},
-      {Kind::llama_lora_q8, TrainPrecision::f32, EMBD, LAYERS, VOCAB, B, T},
-      {Kind::llama_lora_q8, TrainPrecision::bf16, EMBD, LAYERS, VOCAB, B, T},
+      {Kind::llama_full, TrainPrecision::f32, EMULATED ? 128 : 256, 2, 512, 2, 128, false},
+      {Kind::llama_full, TrainPrecision::f32, EMULATED ? 128 : 256, 2, 512, 2, 128, true},
+      {Kind::qwen3_full, TrainPrecision::bf16, EMULATED ? 128 : 256, 2, 512, 2, 128, false},
+      {Kind::llama_lora_q8, TrainPrecision::f32, EMBD, LAYERS, VOCAB, B, T, false},
+      {Kind::llama_lora_q8, TrainPrecision::bf16, EMBD, LAYERS, VOCAB, B, T, false},
   };
   for (const EstCase& c : cases) {
-    SCOPED_TRACE(std::string(kind_name(c.kind)) + ", " + precision_name(c.prec));
+    SCOPED_TRACE(std::string(kind_name(c.kind)) + ", " + precision_name(c.prec) + (c.recompute ? ", recompute" : ""));
     Net n;
     ModelParams mp;
     int64_t n_params = 0;
@@ -456,6 +458,7 @@ TEST_F(CudaTrainerApi, MemoryEstimateMatchesWhatTheTrainerAllocates) {
     cfg.training.batch_size = c.b;
     cfg.data.max_length = c.t;
     cfg.training.precision = precision_name(c.prec);
+    cfg.training.recompute = c.recompute;
     if (c.kind == Kind::llama_lora_q8) {
       n = make_net(c.kind, c.layers);
       const ModelDesc& d = n.base->desc();
@@ -472,12 +475,47 @@ TEST_F(CudaTrainerApi, MemoryEstimateMatchesWhatTheTrainerAllocates) {
       n_params = n.m->n_trainable();
       cfg.method = Method::full;
     }
-    auto dt = must(DeviceTrainer::create(*n.m, DeviceTrainOptions{0, c.prec}, c.b, c.t));
+    auto dt = must(DeviceTrainer::create(*n.m, DeviceTrainOptions{0, c.prec, c.recompute}, c.b, c.t));
     const MemoryEstimate e = estimate_gpu_training_memory(mp, n_params, file_bytes, cfg);
     const double est = double(e.total - e.overhead), got = double(dt->device_bytes());
     const double rounding = 256.0 * double(5 * n.m->trainable().size() + 40 * (mp.n_layer + 1) + 40);
-    std::printf("%s, %s: estimate %.0f bytes, trainer %.0f bytes (%+.2f %%)\n", kind_name(c.kind),
-                precision_name(c.prec), est, got, 100.0 * (est - got) / got);
+    std::printf("%s, %s%s: estimate %.0f bytes, trainer %.0f bytes (%+.2f %%)\n", kind_name(c.kind),
+                precision_name(c.prec), c.recompute ? ", recompute" : "", est, got, 100.0 * (est - got) / got);
     EXPECT_LE(std::abs(est - got), 0.01 * got + rounding);
+  }
+}
+
+// Recomputing the attention probabilities in backward (training.recompute, or chosen when keeping every
+// layer's does not fit) gives the same bits as keeping them, in less memory.
+TEST_F(CudaTrainerApi, RecomputedAttentionGivesTheSameGradients) {
+  for (TrainPrecision prec : {TrainPrecision::f32, TrainPrecision::bf16}) {
+    SCOPED_TRACE(precision_name(prec));
+    const Kind kind = prec == TrainPrecision::f32 ? Kind::llama_full : Kind::llama_lora_q8;
+    Net kept = make_net(kind, 2, 0.0f), again = make_net(kind, 2, 0.0f);  // layer 0 is recomputed
+    auto a = must(DeviceTrainer::create(*kept.m, DeviceTrainOptions{0, prec, false}, B, T));
+    auto b = must(DeviceTrainer::create(*again.m, DeviceTrainOptions{0, prec, true}, B, T));
+    EXPECT_LT(b->device_bytes(), a->device_bytes());
+    EXPECT_NE(b->description().find("attention recomputed"), std::string::npos) << b->description();
+    const Batch bt = make_batch(7);
+    const LossResult la = must(a->forward_backward(bt.tokens, bt.targets, B, T));
+    const LossResult lb = must(b->forward_backward(bt.tokens, bt.targets, B, T));
+    EXPECT_EQ(la.loss, lb.loss);
+    must_ok(a->download_grads(*kept.m));
+    must_ok(b->download_grads(*again.m));
+    auto ga = kept.m->trainable(), gb = again.m->trainable();
+    ASSERT_EQ(ga.size(), gb.size());
+    for (size_t i = 0; i < ga.size(); ++i) EXPECT_EQ(ga[i]->grad, gb[i]->grad) << ga[i]->name;
+
+#ifdef HEARTH_CUDA_EMULATION
+    // When keeping every layer's probabilities does not fit, create() recomputes them by itself and says so.
+    const std::string free_b = std::to_string(a->device_bytes() - 1);
+    setenv("HEARTH_EMU_GPU_FREE", free_b.c_str(), 1);
+    Net third = make_net(kind, 2, 0.0f);
+    auto c = DeviceTrainer::create(*third.m, DeviceTrainOptions{0, prec, false}, B, T);
+    unsetenv("HEARTH_EMU_GPU_FREE");
+    ASSERT_TRUE(c) << c.error().to_string();
+    EXPECT_EQ((*c)->device_bytes(), b->device_bytes());
+    EXPECT_NE((*c)->description().find("to fit"), std::string::npos) << (*c)->description();
+#endif
   }
 }

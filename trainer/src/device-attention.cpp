@@ -91,6 +91,33 @@ uint64_t attention_scratch_bytes(const AttnShape& s, bool bf16) {
   return Scratch(s, bf16, nullptr).bytes;
 }
 
+// The probabilities: q and k to head-major (and BF16), the scores GEMM straight into att, the causal
+// softmax in place (its BF16 copy into the scratch's p16 when bf16). Shared by attention_forward and
+// attention_probs.
+Expected<void> probabilities(TrainBlas& blas, bool bf16, float* att, const float* q, const float* k,
+                             const AttnShape& s, const Scratch& sc) {
+  const cudaStream_t st = blas.stream();
+  const int64_t G = s.n_head / s.n_head_kv, T = s.T, hd = s.hd, batch = s.B * s.n_head_kv;
+  const float scale = float(1.0 / std::sqrt(double(hd)));
+  const DType ty = bf16 ? DType::bf16 : DType::f32;
+  HEARTH_TRY_VOID(to_head_major_as(sc.qh, sc.qh16, q, s, s.n_head, bf16, st));
+  HEARTH_TRY_VOID(to_head_major_as(sc.kh, sc.kh16, k, s, s.n_head_kv, bf16, st));
+  const void* Q = bf16 ? static_cast<const void*>(sc.qh16) : sc.qh;
+  const void* K = bf16 ? static_cast<const void*>(sc.kh16) : sc.kh;
+  // Scores of one (b, kv head): (G·T, T) = scale · Q_g (G·T, hd) · K^T, straight into att (B, n_head, T, T).
+  HEARTH_TRY_VOID(blas.gemm_batched(false, true, G * T, T, hd, scale, Mat{Q, ty, hd}, G * T * hd, Mat{K, ty, hd}, T * hd,
+                                    0.0f, att, T, G * T * T, batch));
+  return ok(causal_softmax(att, bf16 ? sc.p16 : nullptr, s.B * s.n_head, T, 1.0f, st), "causal_softmax");
+}
+
+Expected<void> attention_probs(TrainBlas& blas, bool bf16, float* att, const float* q, const float* k,
+                               const AttnShape& s, void* scratch) {
+  HEARTH_TRY_VOID(check_shape(s));
+  if (!att || !q || !k || !scratch)
+    return make_error(ErrorCode::invalid_argument, "device attention probabilities: a null pointer");
+  return probabilities(blas, bf16, att, q, k, s, Scratch(s, bf16, scratch));
+}
+
 Expected<void> attention_forward(TrainBlas& blas, bool bf16, float* out, float* att, const float* q, const float* k,
                                  const float* v, const AttnShape& s, void* scratch) {
   HEARTH_TRY_VOID(check_shape(s));
@@ -99,18 +126,10 @@ Expected<void> attention_forward(TrainBlas& blas, bool bf16, float* out, float* 
   const Scratch sc(s, bf16, scratch);
   const cudaStream_t st = blas.stream();
   const int64_t G = s.n_head / s.n_head_kv, T = s.T, hd = s.hd, batch = s.B * s.n_head_kv;
-  const float scale = float(1.0 / std::sqrt(double(hd)));
   const DType ty = bf16 ? DType::bf16 : DType::f32;
-  HEARTH_TRY_VOID(to_head_major_as(sc.qh, sc.qh16, q, s, s.n_head, bf16, st));
-  HEARTH_TRY_VOID(to_head_major_as(sc.kh, sc.kh16, k, s, s.n_head_kv, bf16, st));
+  HEARTH_TRY_VOID(probabilities(blas, bf16, att, q, k, s, sc));
   HEARTH_TRY_VOID(to_head_major_as(sc.vh, sc.vh16, v, s, s.n_head_kv, bf16, st));
-  const void* Q = bf16 ? static_cast<const void*>(sc.qh16) : sc.qh;
-  const void* K = bf16 ? static_cast<const void*>(sc.kh16) : sc.kh;
   const void* V = bf16 ? static_cast<const void*>(sc.vh16) : sc.vh;
-  // Scores of one (b, kv head): (G·T, T) = scale · Q_g (G·T, hd) · K^T, straight into att (B, n_head, T, T).
-  HEARTH_TRY_VOID(blas.gemm_batched(false, true, G * T, T, hd, scale, Mat{Q, ty, hd}, G * T * hd, Mat{K, ty, hd}, T * hd,
-                                    0.0f, att, T, G * T * T, batch));
-  HEARTH_TRY_VOID(ok(causal_softmax(att, sc.p16, s.B * s.n_head, T, 1.0f, st), "causal_softmax"));
   // out_g (G·T, hd) = P (G·T, T) · V (T, hd), head-major, then back to (B·T, n_head, hd).
   const void* P = bf16 ? static_cast<const void*>(sc.p16) : att;
   HEARTH_TRY_VOID(blas.gemm_batched(false, false, G * T, hd, T, 1.0f, Mat{P, ty, T}, G * T * T, Mat{V, ty, hd}, T * hd,

@@ -38,6 +38,10 @@ uint64_t attention_scratch_bytes(const AttnShape& s, bool bf16);
 // or cuBLAS failure, with its text). Work is enqueued on blas's stream.
 Expected<void> attention_forward(TrainBlas& blas, bool bf16, float* out, float* att, const float* q, const float* k,
                                  const float* v, const AttnShape& s, void* scratch);
+// Only the probabilities of attention_forward (att, bit for bit the same values), for a trainer that
+// recomputes them in backward instead of keeping every layer's (B · n_head · T² floats each).
+Expected<void> attention_probs(TrainBlas& blas, bool bf16, float* att, const float* q, const float* k,
+                               const AttnShape& s, void* scratch);
 Expected<void> attention_backward(TrainBlas& blas, bool bf16, float* dq, float* dk, float* dv, const float* dout,
                                   const float* att, const float* q, const float* k, const float* v,
                                   const AttnShape& s, void* scratch);

@@ -6,8 +6,10 @@
  * same layout code with a null base to measure it (as TrainModel's arena does), the total is checked
  * against cudaMemGetInfo before anything is allocated, and a second pass carves the pointers. So a run
  * that does not fit fails at once with both figures, never halfway through a step, and device_bytes()
- * is exact. Activations are kept for every layer: the recompute option (a CPU memory saver) is ignored
- * here; the backward pass recomputes only what the CPU's does too (the norms' outputs and SwiGLU).
+ * is exact. Activations are kept for every layer; the backward pass recomputes what the CPU's does too
+ * (the norms' outputs and SwiGLU) and, with DeviceTrainOptions::recompute_attention (training.recompute)
+ * or when keeping them all does not fit, every layer's attention probabilities but the last (the largest
+ * activation, B · heads · T² floats per layer), from the kept q and k.
  *
  * Without the CUDA backend (HEARTH_HAVE_CUDA undefined) every call reports "built without CUDA".
  */
@@ -192,6 +194,10 @@ struct DeviceTrainer::Impl {
   const Structure* st = nullptr;
   ModelParams p;
   bool lora = false, bf16 = false;
+  // One buffer of attention probabilities for all layers, recomputed in backward (B · Hq · T² floats
+  // instead of L times that): asked for (training.recompute) or chosen when keeping them all does not fit.
+  bool recompute_att = false, recompute_chosen = false;
+  float* att_shared = nullptr;
   int device = 0;
   std::string name;
   int64_t max_B = 0, max_T = 0, maxN = 0;
@@ -335,6 +341,7 @@ struct DeviceTrainer::Impl {
     xs.assign(size_t(L + 1), nullptr);
     for (auto& x : xs) x = a.take<float>(N * D);
     acts.assign(size_t(L), LayerActs{});
+    att_shared = recompute_att ? a.take<float>(max_B * Hq * max_T * max_T) : nullptr;
     for (LayerActs& s : acts) {
       s.rstd1 = a.take<float>(N);
       if (p.has_qk_norm) {
@@ -342,7 +349,7 @@ struct DeviceTrainer::Impl {
         s.k_lin = a.take<float>(N * K), s.rstd_k = a.take<float>(N * Hkv);
       }
       s.q = a.take<float>(N * Q), s.k = a.take<float>(N * K), s.v = a.take<float>(N * K);
-      s.att = a.take<float>(max_B * Hq * max_T * max_T);
+      s.att = recompute_att ? att_shared : a.take<float>(max_B * Hq * max_T * max_T);
       s.ao = a.take<float>(N * Q);
       s.x_mid = a.take<float>(N * D);
       s.rstd2 = a.take<float>(N);
@@ -415,10 +422,16 @@ struct DeviceTrainer::Impl {
       blas = std::move(*b);
     }
 
+    recompute_att = o.recompute_attention;
     Arena measure;
     plan(measure);
     size_t free_b = 0, total_b = 0;
     HEARTH_CU(cudaMemGetInfo(&free_b, &total_b));
+    if (measure.off > free_b && !recompute_att && L > 1) {  // try with one layer's probabilities
+      recompute_att = recompute_chosen = true;
+      measure = Arena{};
+      plan(measure);  // when even this does not fit, the error below gives its (smaller) figure
+    }
     if (measure.off > free_b)
       throw DevError(ErrorCode::unsupported,
                      "out of GPU memory: training needs " + gib(measure.off) + " on " + name + ", which has " +
@@ -723,6 +736,9 @@ struct DeviceTrainer::Impl {
     zero(dq, N * Q);
     zero(dk, N * K);
     zero(dv, N * K);
+    // A shared probabilities buffer still holds the last layer's from the forward pass; others are redone.
+    if (recompute_att && l != L - 1)
+      check(cuda::attention_probs(*blas, bf16, a.att, a.q, a.k, attn_shape(), attn_scratch));
     check(cuda::attention_backward(*blas, bf16, dq, dk, dv, dao, a.att, a.q, a.k, a.v, attn_shape(), attn_scratch));
     HEARTH_CU(cuda::rope_backward(dq, B, T, Hq, hd, inv_freq, false, stream));
     HEARTH_CU(cuda::rope_backward(dk, B, T, Hkv, hd, inv_freq, false, stream));
@@ -942,7 +958,10 @@ Expected<std::unique_ptr<DeviceTrainer>> DeviceTrainer::create(TrainModel& model
 std::string DeviceTrainer::device_name() const { return m_impl->name; }
 std::string DeviceTrainer::description() const {
   return m_impl->name + " (GPU " + std::to_string(m_impl->device) + "), " +
-         (m_impl->bf16 ? "BF16 mixed precision" : "F32");
+         (m_impl->bf16 ? "BF16 mixed precision" : "F32") +
+         (m_impl->recompute_chosen ? ", attention recomputed in backward to fit"
+          : m_impl->recompute_att  ? ", attention recomputed in backward"
+                                   : "");
 }
 TrainPrecision DeviceTrainer::precision() const { return m_impl->bf16 ? TrainPrecision::bf16 : TrainPrecision::f32; }
 

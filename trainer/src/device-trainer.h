@@ -47,6 +47,11 @@ const char* precision_name(TrainPrecision p);  // "bf16", "f32"
 struct DeviceTrainOptions {
   int gpu_index = 0;
   TrainPrecision precision = TrainPrecision::bf16;
+  // Keep one layer's attention probabilities and recompute the others' in backward (one scores GEMM and
+  // softmax per layer more; B · heads · T² floats instead of n_layer times that). Without it, create()
+  // still chooses this by itself when keeping every layer's does not fit (description() says so).
+  // Gradients are the same bits either way.
+  bool recompute_attention = false;
 };
 
 // Empty when CUDA training can run on GPU gpu_index (built with CUDA, a device of compute capability

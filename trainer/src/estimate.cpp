@@ -93,12 +93,14 @@ uint64_t gpu_activation_bytes(const ModelParams& p, const TrainConfig& c, bool b
 
   // Kept per layer (F32 values): norms' 1/rms, q/k before the q/k norm, q, k, v, the probabilities,
   // the attention output, the residual after attention, gate and up, and the LoRA products x·A^T.
-  const uint64_t per_layer = 2 * N + (qk ? N * (Q + Hq + K + Hkv) : 0) + N * (Q + 2 * K) + B * Hq * T * T +
-                             N * Q + N * D + 2 * N * F + n_targets * N * R;
+  // With training.recompute the probabilities are one buffer for all layers (recomputed in backward).
+  const uint64_t probs = B * Hq * T * T;
+  const uint64_t per_layer = 2 * N + (qk ? N * (Q + Hq + K + Hkv) : 0) + N * (Q + 2 * K) +
+                             (c.training.recompute ? 0 : probs) + N * Q + N * D + 2 * N * F + n_targets * N * R;
   // The residual stream (L + 1 rows of N × D), then the backward's working buffers.
   const uint64_t work = (L + 1) * N * D + N * (5 * D + 1) + N * F + 2 * N * W + 3 * N * F + 2 * N * Q + 2 * N * K +
                         (qk ? N * (Q + K) : 0) + N * R;
-  uint64_t bytes = 4 * (L * per_layer + work);
+  uint64_t bytes = 4 * (L * per_layer + work + (c.training.recompute ? probs : 0));
   if (bf16) bytes += 2 * (2 * N * W + N * R + N * std::max(D, F));
   bytes += 4 * 2 * N + (lora ? 0 : 4 * (3 * N + 1));  // token ids and targets; the embedding-gradient plan
   // Classifier rows per chunk: up to 64 Mi logits (at least 64 rows, at most 4096 and N).

@@ -261,6 +261,7 @@ TrainDeviceInfo choose_device(const TrainConfig& c, TrainModel& model, std::uniq
       DeviceTrainOptions o;
       o.gpu_index = c.training.gpu;
       o.precision = c.training.precision == "f32" ? TrainPrecision::f32 : TrainPrecision::bf16;
+      o.recompute_attention = c.training.recompute;
       say(cb, "setting up GPU " + std::to_string(c.training.gpu) + " for training (" + precision_name(o.precision) +
                   ")");
       try {

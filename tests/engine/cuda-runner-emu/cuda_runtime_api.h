@@ -11,6 +11,7 @@
 
 #include "../../gpu/emu/cuda_runtime_api.h"
 
+#include <cstdlib>
 #include <cstring>
 
 enum cudaStreamCaptureMode { cudaStreamCaptureModeGlobal = 0, cudaStreamCaptureModeThreadLocal = 1 };
@@ -44,8 +45,10 @@ inline cudaError_t cudaGetDeviceProperties(cudaDeviceProp* p, int d) {
   p->minor = 0;
   return cudaSuccess;
 }
+// 60 GiB free, or HEARTH_EMU_GPU_FREE bytes (tests of what a trainer does when memory is short).
 inline cudaError_t cudaMemGetInfo(size_t* free_b, size_t* total_b) {
   *free_b = size_t(60) << 30;
+  if (const char* e = std::getenv("HEARTH_EMU_GPU_FREE")) *free_b = size_t(std::strtoull(e, nullptr, 10));
   *total_b = size_t(64) << 30;
   return cudaSuccess;
 }

@@ -49,7 +49,8 @@ MemoryEstimate estimate_memory(const ModelParams& p, int64_t n_params, uint64_t 
 // LoRA keeps the base as stored (the file), a BF16 copy of the classifier and one dequantized matrix
 // (base_weights), and the F32 adapters with their BF16 copies. f32: no BF16 copies; a LoRA base is
 // dequantized whole to F32. activations: every layer's F32 activations for batch_size × max_length
-// (the attention probabilities included; training.recompute does not apply on the GPU), the backward's
+// (the attention probabilities included, one layer's only with training.recompute: the GPU then
+// recomputes them in backward, and chooses that itself when all layers' do not fit), the backward's
 // working buffers, the logits chunk and the attention scratch. overhead: a fixed 600 MiB for the CUDA
 // context and cuBLAS workspace.
 MemoryEstimate estimate_gpu_training_memory(const ModelParams& p, int64_t n_params, uint64_t base_file_bytes,
