@@ -100,12 +100,13 @@ else
 fi
 
 if [ -f "$build/CMakeCache.txt" ]; then
-  # First the GPU targets (by convention their names hold "gpu" or "cuda"), so that a build that runs
+  # First the GPU targets (by convention their names hold "gpu" or "cuda"; not the CPU emulations
+  # "*-emulated", which CI runs), so that a build that runs
   # out of time still leaves the GPU checks to run; then everything else.
   if [ "${gen[1]}" = Ninja ]; then
-    gpu_targets=$(ninja -C "$build" -t targets all 2>/dev/null | sed -nE 's/^([A-Za-z0-9_.-]+): .*/\1/p' | grep -E 'gpu|cuda' | grep -v -E '^cmake_object_order|\.a$' | sort -u)
+    gpu_targets=$(ninja -C "$build" -t targets all 2>/dev/null | sed -nE 's/^([A-Za-z0-9_.-]+): .*/\1/p' | grep -E 'gpu|cuda' | grep -v -E 'emulated|^cmake_object_order|\.a$' | sort -u)
   else
-    gpu_targets=$(cmake --build "$build" --target help 2>/dev/null | sed -nE 's/^\.\.\. ([A-Za-z0-9_.-]+).*/\1/p' | grep -E 'gpu|cuda' | grep -v -E '^cmake_object_order|\.a$' | sort -u)
+    gpu_targets=$(cmake --build "$build" --target help 2>/dev/null | sed -nE 's/^\.\.\. ([A-Za-z0-9_.-]+).*/\1/p' | grep -E 'gpu|cuda' | grep -v -E 'emulated|^cmake_object_order|\.a$' | sort -u)
   fi
   read -ra targets <<<"${HEARTH_GPU_TARGETS:-$(echo $gpu_targets)}"
   t=$(step_timeout 300 150)
