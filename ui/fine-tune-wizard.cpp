@@ -664,7 +664,11 @@ void WizardSettingsPage::updateEstimate() {
     if (avail > 0) text += tr(" Available now: %1.").arg(bytes(avail));
     if (const auto& gpus = m_wizard.backends()) {
       const auto gpu = train::estimate_gpu_training_memory(desc->params, desc->n_params, desc->file_size, c);
-      text += QStringLiteral("<br><b>GPU</b>: ") + gpuTrainingText(gpu, c.method, *gpus).toHtmlEscaped();
+      train::TrainConfig rc = c;
+      rc.training.recompute = true;  // what the GPU trainer falls back to when all layers' do not fit
+      const auto least = train::estimate_gpu_training_memory(desc->params, desc->n_params, desc->file_size, rc);
+      text += QStringLiteral("<br><b>GPU</b>: ") +
+              gpuTrainingText(gpu, c.method, *gpus, least.total).toHtmlEscaped();
     }
     // Steps and tokens.
     int64_t steps = c.training.steps;

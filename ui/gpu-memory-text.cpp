@@ -14,13 +14,16 @@ namespace {
 
 QString tr(const char* s) { return QCoreApplication::translate("GpuMemoryText", s); }
 
-// " — fits on A (80.00 GiB); does not fit on B (16.00 GiB)" or " — no GPU found: reason".
-QString verdicts(std::uint64_t total, const BackendInfo& b) {
+// " — fits on A (80.00 GiB); does not fit on B (16.00 GiB)" or " — no GPU found: reason"; with a
+// `smaller` total (> 0) a GPU that only holds that one "fits on B (16.00 GiB) by recomputing attention".
+QString verdicts(std::uint64_t total, const BackendInfo& b, std::uint64_t smaller = 0) {
   if (b.gpus.empty())
     return tr(" — no GPU found: %1").arg(QString::fromStdString(b.cuda_status));
   QStringList parts;
   for (const GpuInfo& g : b.gpus)
-    parts << (total <= g.total_memory ? tr("fits on %1 (%2 GiB)") : tr("does not fit on %1 (%2 GiB)"))
+    parts << (total <= g.total_memory                      ? tr("fits on %1 (%2 GiB)")
+              : smaller > 0 && smaller <= g.total_memory ? tr("fits on %1 (%2 GiB) by recomputing attention")
+                                                           : tr("does not fit on %1 (%2 GiB)"))
                  .arg(QString::fromStdString(g.name), gibNumber(g.total_memory));
   return QStringLiteral(" — ") + parts.join(QStringLiteral("; "));
 }
@@ -37,7 +40,8 @@ QString gpuInferenceText(const GpuMemoryEstimate& e, std::int64_t nCtx, const Ba
          verdicts(e.total, backends);
 }
 
-QString gpuTrainingText(const train::MemoryEstimate& m, train::Method method, const BackendInfo& backends) {
+QString gpuTrainingText(const train::MemoryEstimate& m, train::Method method, const BackendInfo& backends,
+                        std::uint64_t recomputedTotal) {
   if (backends.gpus.empty())
     return tr("No GPU found (%1): runs use the CPU.").arg(QString::fromStdString(backends.cuda_status));
   const QString weights = method == train::Method::lora ? tr("base weights as stored %1") : tr("BF16 weights %1");
@@ -45,7 +49,7 @@ QString gpuTrainingText(const train::MemoryEstimate& m, train::Method method, co
             "activations %6, CUDA allowance %7 GiB)")
              .arg(gibNumber(m.total), weights.arg(gibNumber(m.base_weights)), gibNumber(m.parameters),
                   gibNumber(m.gradients), gibNumber(m.optimizer), gibNumber(m.activations), gibNumber(m.overhead)) +
-         verdicts(m.total, backends);
+         verdicts(m.total, backends, recomputedTotal < m.total ? recomputedTotal : 0);
 }
 
 BackendInfo queryBackendsOrReason() {

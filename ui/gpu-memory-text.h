@@ -28,8 +28,11 @@ QString gibNumber(std::uint64_t bytes);
 QString gpuInferenceText(const GpuMemoryEstimate& e, std::int64_t nCtx, const BackendInfo& backends);
 
 // The wizard's GPU line: the run's GPU estimate and whether it fits on each GPU; with no GPU, one
-// sentence saying runs use the CPU (and why there is no GPU).
-QString gpuTrainingText(const train::MemoryEstimate& m, train::Method method, const BackendInfo& backends);
+// sentence saying runs use the CPU (and why there is no GPU). `recomputedTotal` (when not 0) is the same
+// run's total with the attention probabilities recomputed in backward, which the GPU trainer chooses by
+// itself when keeping them all does not fit: a GPU between the two totals "fits by recomputing attention".
+QString gpuTrainingText(const train::MemoryEstimate& m, train::Method method, const BackendInfo& backends,
+                        std::uint64_t recomputedTotal = 0);
 
 // query_backends(), or no GPU with "the GPU query failed" as the reason when it throws.
 BackendInfo queryBackendsOrReason();

@@ -57,7 +57,18 @@ void run_estimate(const EstimateArgs& a) {
   const int64_t batch = std::min(a.batch, ctx);
   const GpuMemoryEstimate inf = estimate_gpu_inference(d, ctx, batch);
   std::optional<train::MemoryEstimate> tr;
-  if (config) tr = train::estimate_gpu_training_memory(d.params, d.n_params, d.file_size, *config);
+  uint64_t tr_least = 0;  // the total with attention recomputed (the trainer's choice when tr does not fit)
+  if (config) {
+    tr = train::estimate_gpu_training_memory(d.params, d.n_params, d.file_size, *config);
+    train::TrainConfig rc = *config;
+    rc.training.recompute = true;
+    tr_least = train::estimate_gpu_training_memory(d.params, d.n_params, d.file_size, rc).total;
+  }
+  // "fits", "fits by recomputing attention" or "does not fit" on a GPU of `mem` bytes.
+  auto training_verdict = [&](uint64_t mem) -> std::string {
+    if (tr->total <= mem) return "fits";
+    return tr_least <= mem ? "fits by recomputing attention" : "does not fit";
+  };
   const BackendInfo b = query_backends();
 
   if (a.json) {
@@ -79,14 +90,18 @@ void run_estimate(const EstimateArgs& a) {
                        {"optimizer", tr->optimizer},
                        {"activations", tr->activations},
                        {"overhead", tr->overhead},
-                       {"total", tr->total}};
+                       {"total", tr->total},
+                       {"total_recomputing_attention", tr_least}};
     j["cuda_compiled"] = b.cuda_compiled;
     j["cuda_status"] = b.cuda_status;
     j["gpus"] = nlohmann::json::array();
     for (const GpuInfo& g : b.gpus) {
       nlohmann::json gj = nlohmann::json{{"index", g.index}, {"name", g.name}, {"memory_bytes", g.total_memory},
                            {"fits_inference", inf.total <= g.total_memory}};
-      if (tr) gj["fits_training"] = tr->total <= g.total_memory;
+      if (tr) {
+        gj["fits_training"] = tr->total <= g.total_memory;
+        gj["fits_training_recomputing_attention"] = tr_least <= g.total_memory;
+      }
       j["gpus"].push_back(gj);
     }
     std::cout << j.dump(2) << "\n";
@@ -106,13 +121,17 @@ void run_estimate(const EstimateArgs& a) {
     std::printf("GPU training (%s, batch %lld x %lld tokens, %s trainable):\n", train::method_name(config->method),
                 (long long)config->training.batch_size, (long long)config->data.max_length,
                 format_param_count(tr->trainable_params).c_str());
-    print_row("base weights", tr->base_weights, config->method == train::Method::lora ? "as stored" : "BF16");
-    print_row("parameters", tr->parameters, "F32");
+    const bool bf16 = config->training.precision != "f32", lora = config->method == train::Method::lora;
+    print_row("base weights", tr->base_weights,
+              lora ? (bf16 ? "as stored, + BF16 classifier" : "dequantized to F32") : (bf16 ? "BF16 copies" : ""));
+    print_row("parameters", tr->parameters, lora && bf16 ? "F32, + BF16 copies" : "F32");
     print_row("gradients", tr->gradients, "F32");
     print_row("optimizer", tr->optimizer, "AdamW, 2 x F32");
-    print_row("activations", tr->activations, "BF16, logits F32");
+    print_row("activations", tr->activations,
+              config->training.recompute ? "F32, attention of one layer (recomputed)" : "F32, every layer");
     print_row("overhead", tr->overhead, "allowance");
     print_row("total", tr->total);
+    if (tr_least < tr->total) print_row("least", tr_least, "recomputing attention in backward");
   }
   if (b.gpus.empty()) {
     std::printf("no GPU: %s\n", b.cuda_status.c_str());
@@ -121,7 +140,7 @@ void run_estimate(const EstimateArgs& a) {
   for (const GpuInfo& g : b.gpus) {
     std::printf("gpu %d: %s (%s): inference %s", g.index, g.name.c_str(), gib(g.total_memory).c_str(),
                 inf.total <= g.total_memory ? "fits" : "does not fit");
-    if (tr) std::printf(", training %s", tr->total <= g.total_memory ? "fits" : "does not fit");
+    if (tr) std::printf(", training %s", training_verdict(g.total_memory).c_str());
     std::printf("\n");
   }
 }

@@ -58,6 +58,7 @@ class TestGpuEstimate : public QObject {
   void factsGiveTheLibraryEstimate();
   void libraryPageShowsEstimateForSelectedModel();
   void wizardAddsGpuLineOrSaysCpu();
+  void trainingFitsByRecomputingAttention();
 };
 
 void TestGpuEstimate::initTestCase() {
@@ -167,6 +168,39 @@ void TestGpuEstimate::wizardAddsGpuLineOrSaysCpu() {
   QVERIFY2(text.contains(QStringLiteral("fits on Fake Big GPU (80.00 GiB)")), qPrintable(text));
   QVERIFY2(text.contains(QStringLiteral("does not fit on Fake Small GPU (0.50 GiB)")), qPrintable(text));
   QVERIFY(!text.contains(QStringLiteral("runs use the CPU")));
+}
+
+// A GPU between the run's total and its total with attention recomputed is told the run fits that way
+// (the GPU trainer switches to recomputing by itself); one below both does not fit; one above both fits.
+void TestGpuEstimate::trainingFitsByRecomputingAttention() {
+  train::MemoryEstimate m;
+  m.total = 2ull << 30;
+  BackendInfo b = fakeGpus();  // 80 GiB and 0.5 GiB
+  GpuInfo mid = b.gpus[0];
+  mid.index = 2;
+  mid.name = "Fake Mid GPU";
+  mid.total_memory = 3ull << 29;  // 1.5 GiB
+  b.gpus.push_back(mid);
+  const QString text = gpuTrainingText(m, train::Method::full, b, 1ull << 30);
+  QVERIFY2(text.contains(QStringLiteral("fits on Fake Big GPU (80.00 GiB);")), qPrintable(text));
+  QVERIFY2(text.contains(QStringLiteral("does not fit on Fake Small GPU (0.50 GiB)")), qPrintable(text));
+  QVERIFY2(text.contains(QStringLiteral("fits on Fake Mid GPU (1.50 GiB) by recomputing attention")), qPrintable(text));
+  // Without the smaller total (or with one that is not smaller) the mid GPU does not fit.
+  QVERIFY2(gpuTrainingText(m, train::Method::full, b).contains(QStringLiteral("does not fit on Fake Mid GPU")),
+           qPrintable(text));
+  QVERIFY(gpuTrainingText(m, train::Method::full, b, m.total).contains(QStringLiteral("does not fit on Fake Mid GPU")));
+  // The real estimate: recomputing keeps one layer's probabilities, so it is smaller for a multi-layer run.
+  auto model = open_model(TINY.toStdString());
+  QVERIFY(model);
+  train::TrainConfig c;
+  c.method = train::Method::full;
+  c.data.max_length = 256;
+  const auto& d = model->desc();
+  const auto keep = train::estimate_gpu_training_memory(d.params, d.n_params, d.file_size, c);
+  c.training.recompute = true;
+  const auto least = train::estimate_gpu_training_memory(d.params, d.n_params, d.file_size, c);
+  QCOMPARE(d.params.n_layer > 1, least.total < keep.total);
+  QVERIFY(least.total <= keep.total);
 }
 
 QTEST_MAIN(TestGpuEstimate)
