@@ -768,34 +768,14 @@ struct DeviceTrainer::Impl {
   // ---- whole network ---------------------------------------------------------------------------------
 
   void check_batch(std::span<const int32_t> tokens, std::span<const int32_t> targets, int64_t b, int64_t t) {
-    if (b <= 0 || t <= 0)
-      throw DevError(ErrorCode::invalid_argument,
-                     "batch of " + std::to_string(b) + " x " + std::to_string(t) + " tokens is empty");
-    if (int64_t(tokens.size()) != b * t || int64_t(targets.size()) != b * t)
-      throw DevError(ErrorCode::invalid_argument,
-                     "batch of " + std::to_string(b) + " x " + std::to_string(t) + " needs " +
-                         std::to_string(b * t) + " tokens and targets, got " + std::to_string(tokens.size()) +
-                         " and " + std::to_string(targets.size()));
-    if (p.n_ctx_train > 0 && t > p.n_ctx_train)
-      throw DevError(ErrorCode::invalid_argument,
-                     "sequence length " + std::to_string(t) + " exceeds the model's context " +
-                         std::to_string(p.n_ctx_train),
-                     "lower the maximum length");
+    if (auto ok = train::check_batch(p, tokens, targets, b, t); !ok)
+      throw DevError(ok.error().code, ok.error().message, ok.error().hint);
     if (b > max_B || t > max_T)
       throw DevError(ErrorCode::invalid_argument,
                      "batch of " + std::to_string(b) + " x " + std::to_string(t) +
                          " exceeds the GPU trainer's " + std::to_string(max_B) + " x " + std::to_string(max_T));
-    for (size_t i = 0; i < tokens.size(); ++i) {
-      if (tokens[i] < 0 || tokens[i] >= V)
-        throw DevError(ErrorCode::out_of_range, "token id " + std::to_string(tokens[i]) + " at position " +
-                                                    std::to_string(i) + " is outside the vocabulary of " +
-                                                    std::to_string(V));
-      if (targets[i] >= V)
-        throw DevError(ErrorCode::out_of_range, "target id " + std::to_string(targets[i]) + " at position " +
-                                                    std::to_string(i) + " is outside the vocabulary of " +
-                                                    std::to_string(V));
-    }
   }
+
 
   // The fused classifier in chunks of rows: logits, cross-entropy (dlogits in place), dx and dW. Enqueues
   // only: the chunks' statistics are read by loss_sum() once the backward pass is enqueued too, so the

@@ -613,30 +613,10 @@ struct TrainModel::Impl {
   // ---- whole network -----------------------------------------------------------------------------------
 
   void check_batch(std::span<const int32_t> tokens, std::span<const int32_t> targets, int64_t b, int64_t t) {
-    if (b <= 0 || t <= 0)
-      throw TrainError(ErrorCode::invalid_argument,
-                       "batch of " + std::to_string(b) + " x " + std::to_string(t) + " tokens is empty");
-    if (int64_t(tokens.size()) != b * t || int64_t(targets.size()) != b * t)
-      throw TrainError(ErrorCode::invalid_argument,
-                       "batch of " + std::to_string(b) + " x " + std::to_string(t) + " needs " +
-                           std::to_string(b * t) + " tokens and targets, got " + std::to_string(tokens.size()) +
-                           " and " + std::to_string(targets.size()));
-    if (p.n_ctx_train > 0 && t > p.n_ctx_train)
-      throw TrainError(ErrorCode::invalid_argument,
-                       "sequence length " + std::to_string(t) + " exceeds the model's context " +
-                           std::to_string(p.n_ctx_train),
-                       "lower the maximum length");
-    for (size_t i = 0; i < tokens.size(); ++i) {
-      if (tokens[i] < 0 || tokens[i] >= V)
-        throw TrainError(ErrorCode::out_of_range, "token id " + std::to_string(tokens[i]) + " at position " +
-                                                      std::to_string(i) + " is outside the vocabulary of " +
-                                                      std::to_string(V));
-      if (targets[i] >= V)
-        throw TrainError(ErrorCode::out_of_range, "target id " + std::to_string(targets[i]) + " at position " +
-                                                      std::to_string(i) + " is outside the vocabulary of " +
-                                                      std::to_string(V));
-    }
+    if (auto ok = train::check_batch(p, tokens, targets, b, t); !ok)
+      throw TrainError(ok.error().code, ok.error().message, ok.error().hint);
   }
+
 
   // The fused classifier over the rows that have a target only: masked rows (prompts, padding) are
   // gathered out first, so they cost no logits. Rows of logits per chunk: enough for efficient
@@ -759,6 +739,35 @@ Expected<void> check_shape(const ModelParams& p) {
 }
 
 }  // namespace
+
+Expected<void> check_batch(const ModelParams& p, std::span<const int32_t> tokens, std::span<const int32_t> targets,
+                           int64_t b, int64_t t) {
+  if (b <= 0 || t <= 0)
+    return make_error(ErrorCode::invalid_argument,
+                      "batch of " + std::to_string(b) + " x " + std::to_string(t) + " tokens is empty");
+  if (int64_t(tokens.size()) != b * t || int64_t(targets.size()) != b * t)
+    return make_error(ErrorCode::invalid_argument,
+                      "batch of " + std::to_string(b) + " x " + std::to_string(t) + " needs " +
+                          std::to_string(b * t) + " tokens and targets, got " + std::to_string(tokens.size()) +
+                          " and " + std::to_string(targets.size()));
+  if (p.n_ctx_train > 0 && t > p.n_ctx_train)
+    return make_error(ErrorCode::invalid_argument,
+                      "sequence length " + std::to_string(t) + " exceeds the model's context " +
+                          std::to_string(p.n_ctx_train),
+                      "lower the maximum length");
+  const int64_t V = p.n_vocab;
+  for (size_t i = 0; i < tokens.size(); ++i) {
+    if (tokens[i] < 0 || tokens[i] >= V)
+      return make_error(ErrorCode::out_of_range, "token id " + std::to_string(tokens[i]) + " at position " +
+                                                     std::to_string(i) + " is outside the vocabulary of " +
+                                                     std::to_string(V));
+    if (targets[i] >= V)
+      return make_error(ErrorCode::out_of_range, "target id " + std::to_string(targets[i]) + " at position " +
+                                                     std::to_string(i) + " is outside the vocabulary of " +
+                                                     std::to_string(V));
+  }
+  return {};
+}
 
 TrainModel::TrainModel(std::unique_ptr<Impl> impl) : m_impl(std::move(impl)) {}
 TrainModel::~TrainModel() = default;

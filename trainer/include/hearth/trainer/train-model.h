@@ -120,4 +120,10 @@ class TrainModel {
   std::unique_ptr<Impl> m_impl;
 };
 
+// The checks forward_backward() and evaluate() make of a batch, for other backends (the GPU trainer) to
+// make the same: sizes (invalid_argument), the model's context, and every token and target id against
+// the vocabulary (out_of_range, naming the position).
+Expected<void> check_batch(const ModelParams& p, std::span<const int32_t> tokens, std::span<const int32_t> targets,
+                           int64_t B, int64_t T);
+
 }  // namespace hearth::train
