@@ -25,6 +25,7 @@
 #include "hearth/model.h"
 #include "hearth/trainer/trainer.h"
 #include "test-util.h"
+#include "train-data.h"
 
 using namespace hearth;
 using namespace hearth::train;
@@ -62,20 +63,6 @@ fs::path tiny_model(const fs::path& dir) {
   return path;
 }
 
-fs::path write_data(const fs::path& dir) {
-  const char* things[] = {"apple", "river", "garden", "music", "winter", "candle", "forest", "letter",
-                          "window", "silver", "dream", "bridge"};
-  std::ofstream o(dir / "data.jsonl");
-  for (int i = 0; i < 64; ++i) {
-    std::string t = things[i % 12], u = things[(i * 5 + 2) % 12];
-    o << nlohmann::json{{"instruction", "Tell me about the " + t + " and the " + u + "."},
-                        {"input", ""},
-                        {"output", "The " + t + " is good. The " + u + " is good too."}}
-             .dump()
-      << "\n";
-  }
-  return dir / "data.jsonl";
-}
 
 TrainConfig config(const fs::path& model, const fs::path& data, Method method, const std::string& device) {
   TrainConfig c;
@@ -212,7 +199,7 @@ class GpuTrainLoop : public ::testing::Test {
     ASSERT_TRUE(why.empty()) << "a GPU is present but the CUDA training path says: " << why;
     dir = hearth::test::scratch("gpu-train-loop");
     model = tiny_model(dir);
-    data = write_data(dir);
+    data = hearth::test::write_instruction_data(dir, 64);
   }
   fs::path dir, model, data;
 };

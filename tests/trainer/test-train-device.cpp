@@ -16,26 +16,13 @@
 
 #include "hearth/trainer/trainer.h"
 #include "test-util.h"
+#include "train-data.h"
 
 using namespace hearth;
 using namespace hearth::train;
 namespace fs = std::filesystem;
 
 namespace {
-
-fs::path write_data(const fs::path& dir) {
-  const char* things[] = {"apple", "river", "garden", "music", "winter", "candle", "forest", "letter"};
-  std::ofstream o(dir / "data.jsonl");
-  for (int i = 0; i < 40; ++i) {
-    std::string t = things[i % 8], u = things[(i * 3 + 1) % 8];
-    o << nlohmann::json{{"instruction", "Tell me about the " + t + " and the " + u + "."},
-                        {"input", ""},
-                        {"output", "The " + t + " is good. The " + u + " is good too."}}
-             .dump()
-      << "\n";
-  }
-  return dir / "data.jsonl";
-}
 
 TrainConfig tiny_config(const fs::path& data, const std::string& device, int gpu) {
   TrainConfig c;
@@ -121,7 +108,7 @@ const Reference& cpu_reference() {
   static const Reference ref = [] {
     Reference r;
     auto dir = hearth::test::scratch("train-device-reference");
-    r.data = write_data(dir);
+    r.data = hearth::test::write_instruction_data(dir, 40);
     r.run = run_tiny(tiny_config(r.data, "cpu", 0), dir / "run");
     return r;
   }();

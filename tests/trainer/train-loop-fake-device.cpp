@@ -23,6 +23,7 @@
 #include "hearth/trainer/optim.h"
 #include "hearth/trainer/trainer.h"
 #include "test-util.h"
+#include "train-data.h"
 
 using namespace hearth;
 using namespace hearth::train;
@@ -148,20 +149,6 @@ uint64_t DeviceTrainer::device_bytes() const {
 
 namespace {
 
-fs::path write_data(const fs::path& dir) {
-  const char* things[] = {"apple", "river", "garden", "music", "winter", "candle", "forest", "letter"};
-  std::ofstream o(dir / "data.jsonl");
-  for (int i = 0; i < 40; ++i) {
-    std::string t = things[i % 8], u = things[(i * 3 + 1) % 8];
-    o << nlohmann::json{{"instruction", "Tell me about the " + t + " and the " + u + "."},
-                        {"input", ""},
-                        {"output", "The " + t + " is good. The " + u + " is good too."}}
-             .dump()
-      << "\n";
-  }
-  return dir / "data.jsonl";
-}
-
 TrainConfig config(const fs::path& data, Method method, const std::string& device) {
   TrainConfig c;
   c.name = "fake-device";
@@ -244,7 +231,7 @@ class LoopOnFakeDevice : public ::testing::TestWithParam<Method> {};
 TEST_P(LoopOnFakeDevice, EqualsTheCpuRunBitForBitAndResumesAcrossDevices) {
   const Method method = GetParam();
   const fs::path dir = hearth::test::scratch(std::string("fake-device-") + method_name(method));
-  const fs::path data = write_data(dir);
+  const fs::path data = hearth::test::write_instruction_data(dir, 40);
   LoopRun cpu = run(config(data, method, "cpu"), dir / "cpu");
   LoopRun dev = run(config(data, method, "cuda"), dir / "dev");
   ASSERT_EQ(cpu.result.device, "cpu");
