@@ -44,11 +44,15 @@ QString gpuTrainingText(const train::MemoryEstimate& m, train::Method method, co
                         std::uint64_t recomputedTotal) {
   if (backends.gpus.empty())
     return tr("No GPU found (%1): runs use the CPU.").arg(QString::fromStdString(backends.cuda_status));
-  const QString weights = method == train::Method::lora ? tr("base weights as stored %1") : tr("BF16 weights %1");
-  return tr("GPU memory ≈ %1 GiB (%2, F32 trainable parameters %3, gradients %4, AdamW moments %5, "
+  // Full training in F32 keeps no weight copies besides the F32 parameters: no part to name then.
+  const QString weights = method == train::Method::lora ? tr("base weights %1, ")
+                          : m.base_weights > 0          ? tr("BF16 weight copies %1, ")
+                                                        : QString();
+  return tr("GPU memory ≈ %1 GiB (%2trainable parameters %3, gradients %4, AdamW moments %5, "
             "activations %6, CUDA allowance %7 GiB)")
-             .arg(gibNumber(m.total), weights.arg(gibNumber(m.base_weights)), gibNumber(m.parameters),
-                  gibNumber(m.gradients), gibNumber(m.optimizer), gibNumber(m.activations), gibNumber(m.overhead)) +
+             .arg(gibNumber(m.total), weights.isEmpty() ? weights : weights.arg(gibNumber(m.base_weights)),
+                  gibNumber(m.parameters), gibNumber(m.gradients), gibNumber(m.optimizer), gibNumber(m.activations),
+                  gibNumber(m.overhead)) +
          verdicts(m.total, backends, recomputedTotal < m.total ? recomputedTotal : 0);
 }
 
