@@ -518,6 +518,10 @@ std::unique_ptr<CudaRunner> CudaRunner::create(const ModelDesc& md, const CudaRu
       HEARTH_CU(cudaMemsetAsync(s->o, 0, sizeof(float), s->stream));
       HEARTH_CU(cuda::add(s->o, s->o, 1, s->stream));
       HEARTH_CU(cudaStreamSynchronize(s->stream));
+      // The uploads above are plain cudaMemcpy calls on the legacy stream, and a pageable source lets
+      // cudaMemcpy return before its DMA lands; the session's non-blocking stream does not wait for the
+      // legacy one, so wait here once for every copy, before any kernel may read the weights.
+      HEARTH_CU(cudaDeviceSynchronize());
     } catch (const DeviceOutOfMemory& e) {
       why = "not enough GPU memory: " + std::string(e.what()) + " (estimate " + gib(est.total) + " GiB, " + gib(free_b) +
             " GiB free on " + prop.name + ")";
